@@ -87,6 +87,13 @@ func (s *SQL) ClaimJob(ctx context.Context, kinds []string, now time.Time, lease
 	return j, nil
 }
 
+// ExtendLease implements Store.
+func (s *SQL) ExtendLease(ctx context.Context, id int64, until time.Time) error {
+	res, err := s.exec(ctx, s.db, `UPDATE gw_jobs SET lease_until = ?, updated_at = ? WHERE id = ? AND state = ?`,
+		nanos(until), time.Now().UnixNano(), id, string(JobRunning))
+	return checkOne(res, err, fmt.Sprintf("running job %d", id))
+}
+
 // FinishJob implements Store.
 func (s *SQL) FinishJob(ctx context.Context, id int64) error {
 	res, err := s.exec(ctx, s.db, `UPDATE gw_jobs SET state = ?, lease_until = 0, last_error = '', updated_at = ? WHERE id = ?`,
@@ -111,6 +118,13 @@ func (s *SQL) RetryJob(ctx context.Context, id int64, reason string, runAt time.
 		return err
 	})
 	return failed, err
+}
+
+// FailJob implements Store.
+func (s *SQL) FailJob(ctx context.Context, id int64, reason string) error {
+	res, err := s.exec(ctx, s.db, `UPDATE gw_jobs SET state = ?, lease_until = 0, last_error = ?, updated_at = ? WHERE id = ?`,
+		string(JobFailed), reason, time.Now().UnixNano(), id)
+	return checkOne(res, err, fmt.Sprintf("job %d", id))
 }
 
 // Jobs implements Store.

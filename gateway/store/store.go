@@ -214,12 +214,17 @@ type Store interface {
 	// ClaimJob takes the earliest due job of one of the kinds, leases it
 	// until now+lease and counts the attempt; ErrNoJob when none is due.
 	ClaimJob(ctx context.Context, kinds []string, now time.Time, lease time.Duration) (Job, error)
+	// ExtendLease pushes a running job's lease to until, so a long job is
+	// not claimed again while its worker is alive.
+	ExtendLease(ctx context.Context, id int64, until time.Time) error
 	// FinishJob marks a claimed job done.
 	FinishJob(ctx context.Context, id int64) error
 	// RetryJob records a failed attempt and makes the job due again at
 	// runAt, or failed for good when it has no attempts left. It reports
 	// whether the job failed for good.
 	RetryJob(ctx context.Context, id int64, reason string, runAt time.Time) (bool, error)
+	// FailJob marks a job failed for good with its reason.
+	FailJob(ctx context.Context, id int64, reason string) error
 	// Jobs lists the jobs for a key, newest first.
 	Jobs(ctx context.Context, key string) ([]Job, error)
 

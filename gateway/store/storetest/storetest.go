@@ -221,6 +221,13 @@ func testJobs(t *testing.T, s store.Store) {
 	if _, err := s.ClaimJob(ctx, []string{"deliver"}, t0.Add(20*time.Hour), time.Minute); !errors.Is(err, store.ErrNoJob) {
 		t.Fatalf("claim after done: %v", err)
 	}
+	j4, _ := s.EnqueueJob(ctx, "deliver", "1.2.3", t0, 3)
+	if err := s.FailJob(ctx, j4.ID, "no such study"); err != nil {
+		t.Fatal(err)
+	}
+	if jobs, _ := s.Jobs(ctx, "1.2.3"); jobs[0].ID != j4.ID || jobs[0].State != store.JobFailed || jobs[0].LastError != "no such study" {
+		t.Fatalf("after FailJob: %+v", jobs[0])
+	}
 	if err := s.FinishJob(ctx, 999999); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("finish missing: %v", err)
 	}
@@ -236,10 +243,23 @@ func testJobLeaseLapse(t *testing.T, s store.Store) {
 	if _, err := s.ClaimJob(ctx, []string{"deliver"}, t0.Add(30*time.Second), time.Minute); !errors.Is(err, store.ErrNoJob) {
 		t.Fatalf("claimed a leased job: %v", err)
 	}
+	// A live worker extends its lease.
+	if err := s.ExtendLease(ctx, j.ID, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimJob(ctx, []string{"deliver"}, t0.Add(90*time.Second), time.Minute); !errors.Is(err, store.ErrNoJob) {
+		t.Fatalf("claimed a job whose lease was extended: %v", err)
+	}
 	// The worker died: after the lease the job is claimed again.
-	c2, err := s.ClaimJob(ctx, []string{"deliver"}, t0.Add(61*time.Second), time.Minute)
+	c2, err := s.ClaimJob(ctx, []string{"deliver"}, t0.Add(121*time.Second), time.Minute)
 	if err != nil || c2.ID != j.ID || c2.Attempts != 2 {
 		t.Fatalf("reclaim = %+v, %v", c2, err)
+	}
+	if err := s.FinishJob(ctx, c2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ExtendLease(ctx, c2.ID, t0.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("extend a finished job: %v", err)
 	}
 }
 
