@@ -38,6 +38,8 @@ type Instance struct {
 	AcquisitionDT      string `json:"acquisitionDateTime,omitempty"` // (0008,002A)
 	TimezoneOffset     string `json:"timezoneOffset,omitempty"`      // (0008,0201)
 	PatientName        string `json:"patientName,omitempty"`         // (0010,0010), PN groups kept
+	PatientID          string `json:"patientId,omitempty"`           // (0010,0020)
+	IssuerOfPatientID  string `json:"issuerOfPatientId,omitempty"`   // (0010,0021)
 	ReferringPhysician string `json:"referringPhysician,omitempty"`  // (0008,0090), PN groups kept
 	StudyDescription   string `json:"studyDescription,omitempty"`    // (0008,1030)
 	SeriesDescription  string `json:"seriesDescription,omitempty"`   // (0008,103E)
@@ -62,6 +64,7 @@ var (
 	tagReasonForStudy    = tag.Tag{Group: 0x0032, Element: 0x1030}
 	tagReasonRequested   = tag.Tag{Group: 0x0040, Element: 0x1002}
 	tagTimezoneOffset    = tag.Tag{Group: 0x0008, Element: 0x0201}
+	tagIssuerOfPatientID = tag.Tag{Group: 0x0010, Element: 0x0021}
 	tagAcquisitionDT     = tag.Tag{Group: 0x0008, Element: 0x002A}
 	tagConceptName       = tag.Tag{Group: 0x0040, Element: 0xA043}
 	tagContentSequence   = tag.Tag{Group: 0x0040, Element: 0xA730}
@@ -79,6 +82,8 @@ var (
 // what an MIS uses is in the default repertoire (UI, CS, DA, TM, IS).
 var textTags = map[tag.Tag]bool{
 	tag.PatientName:            true,
+	tag.PatientID:              true,
+	tagIssuerOfPatientID:       true,
 	tag.ReferringPhysicianName: true,
 	tag.StudyDescription:       true,
 	tag.SeriesDescription:      true,
@@ -229,6 +234,8 @@ func extract(elems []*dicom.Element, raw map[tag.Tag][]byte) (Instance, error) {
 		AcquisitionDT:      ascii(elems, tagAcquisitionDT),
 		TimezoneOffset:     ascii(elems, tagTimezoneOffset),
 		PatientName:        text(tag.PatientName, true),
+		PatientID:          text(tag.PatientID, false),
+		IssuerOfPatientID:  text(tagIssuerOfPatientID, false),
 		ReferringPhysician: text(tag.ReferringPhysicianName, true),
 		StudyDescription:   text(tag.StudyDescription, false),
 		SeriesDescription:  text(tag.SeriesDescription, false),
