@@ -27,6 +27,7 @@ type cli struct {
 	Send     sendCmd     `cmd:"" help:"Send DICOM files to a peer with C-STORE."`
 	Platform platformCmd `cmd:"" help:"Run or administer the bundled HealthVault-compatible platform."`
 	Preview  previewCmd  `cmd:"" help:"Render a DICOM file to a JPEG preview and thumbnail."`
+	Outbox   outboxCmd   `cmd:"" help:"List the mail outbox."`
 }
 
 // runContext is what every subcommand's Run method receives: a context that
