@@ -1,0 +1,388 @@
+package server
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"dicomgate/platform/blob"
+	"dicomgate/platform/store"
+	"dicomgate/platform/thing"
+	"dicomgate/platform/wire"
+)
+
+// Blob URL tokens are signed with the server's token key: the payload
+// (JSON) names the blob, its record, whether it allows reading or writing,
+// and when it expires.
+const (
+	tokenWrite = "w"
+	tokenRead  = "r"
+	tokenParam = "blob-ref-token"
+)
+
+type blobToken struct {
+	Kind        string `json:"k"`
+	BlobID      string `json:"b"`
+	RecordID    string `json:"r"`
+	Expires     int64  `json:"e"`
+	ContentType string `json:"t,omitempty"`
+}
+
+var (
+	errTokenInvalid = errors.New("blob token is invalid")
+	errTokenExpired = errors.New("blob token has expired")
+)
+
+func (s *Server) signToken(t blobToken) string {
+	payload, _ := json.Marshal(t)
+	m := hmac.New(sha256.New, s.tokenKey)
+	m.Write(payload)
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString(payload) + "." + enc.EncodeToString(m.Sum(nil))
+}
+
+func (s *Server) parseToken(tok string, now time.Time) (blobToken, error) {
+	var t blobToken
+	if len(tok) > 2048 {
+		return t, errTokenInvalid
+	}
+	p, m, ok := strings.Cut(tok, ".")
+	if !ok {
+		return t, errTokenInvalid
+	}
+	enc := base64.RawURLEncoding
+	payload, err1 := enc.DecodeString(p)
+	mac, err2 := enc.DecodeString(m)
+	if err1 != nil || err2 != nil {
+		return t, errTokenInvalid
+	}
+	h := hmac.New(sha256.New, s.tokenKey)
+	h.Write(payload)
+	if !hmac.Equal(mac, h.Sum(nil)) {
+		return t, errTokenInvalid
+	}
+	if err := json.Unmarshal(payload, &t); err != nil {
+		return t, errTokenInvalid
+	}
+	if !now.Before(time.Unix(t.Expires, 0)) {
+		return t, errTokenExpired
+	}
+	return t, nil
+}
+
+func (s *Server) blobURL(t blobToken) string {
+	return s.cfg.PublicURL + PathBlob + "?" + tokenParam + "=" + url.QueryEscape(s.signToken(t))
+}
+
+func (s *Server) blobPath(id string) string {
+	return filepath.Join(s.blobDir, id[:2], id)
+}
+
+// beginPutBlob is BeginPutBlob v1: it creates an empty blob of the record
+// and answers its write URL and chunking parameters.
+func (s *Server) beginPutBlob(ctx context.Context, c *Call) (any, error) {
+	id := uuid.NewString()
+	if err := s.createBlobFile(id); err != nil {
+		return nil, err
+	}
+	b := store.Blob{ID: id, RecordID: c.RecordID, AppID: c.AppID, State: store.BlobUploading,
+		BlockSize: s.cfg.ChunkSize, MaxSize: s.cfg.MaxBlobSize, Total: -1, Created: c.Now}
+	if err := s.st.CreateBlob(ctx, b); err != nil {
+		return nil, err
+	}
+	u := s.blobURL(blobToken{Kind: tokenWrite, BlobID: id, RecordID: c.RecordID, Expires: c.Now.Add(s.cfg.UploadTokenTTL).Unix()})
+	return &wire.BeginPutBlobResponse{
+		BlobRefURL:    u,
+		ChunkSize:     s.cfg.ChunkSize,
+		MaxBlobSize:   s.cfg.MaxBlobSize,
+		HashAlgorithm: thing.HashAlgorithmSHA256Block,
+		HashParams:    thing.HashParams{BlockSize: s.cfg.ChunkSize},
+	}, nil
+}
+
+func (s *Server) createBlobFile(id string) error {
+	p := s.blobPath(id)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// httpError answers a blob request with a status and a message.
+func httpError(w http.ResponseWriter, code int, format string, args ...any) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, format+"\n", args...)
+}
+
+func (s *Server) tokenFromRequest(w http.ResponseWriter, r *http.Request, kind string) (blobToken, bool) {
+	t, err := s.parseToken(r.URL.Query().Get(tokenParam), s.cfg.Now())
+	switch {
+	case errors.Is(err, errTokenExpired):
+		httpError(w, http.StatusForbidden, "%v", err)
+		return t, false
+	case err != nil:
+		httpError(w, http.StatusForbidden, "%v", err)
+		return t, false
+	case t.Kind != kind:
+		httpError(w, http.StatusForbidden, "blob token does not allow this request")
+		return t, false
+	}
+	return t, true
+}
+
+// copyBuffers hold the buffers chunk bytes pass through: large, so a
+// chunk costs few system calls.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// serveBlobUpload receives one chunk of a streamed blob (SPEC §4). Chunks
+// start on a block boundary and hold whole blocks, except the blob's last;
+// they may come in any order and again. Each block is hashed while it is
+// written, the file is synced, and only then is the block recorded and the
+// chunk acknowledged. x-hv-blob-complete (on a chunk or alone) completes the
+// blob once every block up to the end is there.
+func (s *Server) serveBlobUpload(w http.ResponseWriter, r *http.Request) {
+	tok, ok := s.tokenFromRequest(w, r, tokenWrite)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	b, err := s.st.GetBlob(ctx, tok.BlobID)
+	if err != nil {
+		s.blobLookupFailed(w, err)
+		return
+	}
+	complete := r.Header.Get("x-hv-blob-complete") == "1"
+	cr := r.Header.Get("Content-Range")
+	if cr == "" {
+		if r.ContentLength != 0 {
+			httpError(w, http.StatusBadRequest, "a chunk needs Content-Range: bytes FIRST-LAST/TOTAL")
+			return
+		}
+		if !complete {
+			httpError(w, http.StatusBadRequest, "empty POST without x-hv-blob-complete: 1")
+			return
+		}
+	} else {
+		rng, err := blob.ParseContentRange(cr)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		if code, err := s.receiveChunk(ctx, b, rng, r.Body); err != nil {
+			s.refuseBlob(w, code, err)
+			return
+		}
+	}
+	if complete {
+		if code, err := s.completeBlob(ctx, b.ID); err != nil {
+			s.refuseBlob(w, code, err)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// refuseBlob answers a failed chunk: the reason for a 4xx, and only
+// "internal error" (the reason goes to the log) for a 5xx.
+func (s *Server) refuseBlob(w http.ResponseWriter, code int, err error) {
+	if code >= 500 {
+		s.log.Error("platform blob upload", "err", err)
+		httpError(w, code, "internal error")
+		return
+	}
+	httpError(w, code, "%v", err)
+}
+
+func (s *Server) blobLookupFailed(w http.ResponseWriter, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		httpError(w, http.StatusNotFound, "blob not found (removed?)")
+		return
+	}
+	s.log.Error("platform blob lookup", "err", err)
+	httpError(w, http.StatusInternalServerError, "internal error")
+}
+
+func (s *Server) receiveChunk(ctx context.Context, b store.Blob, rng blob.ContentRange, body io.Reader) (int, error) {
+	bs := b.BlockSize
+	switch {
+	case rng.Last >= b.MaxSize || rng.Total > b.MaxSize:
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("blob would exceed the maximum blob size of %d bytes", b.MaxSize)
+	case rng.First%bs != 0:
+		return http.StatusBadRequest, fmt.Errorf("chunk starts at byte %d, not on a block boundary (multiple of %d)", rng.First, bs)
+	case rng.Len()%bs != 0 && rng.Total >= 0 && rng.Last+1 != rng.Total:
+		return http.StatusBadRequest, fmt.Errorf("chunk of %d bytes is not a multiple of the block size %d and does not end the blob", rng.Len(), bs)
+	}
+	if rng.Total >= 0 {
+		if err := s.st.SetBlobTotal(ctx, b.ID, rng.Total); errors.Is(err, store.ErrConflict) {
+			return http.StatusConflict, fmt.Errorf("total length %d differs from the one announced before", rng.Total)
+		} else if err != nil {
+			return http.StatusInternalServerError, err
+		}
+	}
+	have, err := s.st.Blocks(ctx, b.ID, rng.First/bs, rng.Last/bs+1)
+	if err != nil {
+		return http.StatusInternalServerError, err
+	}
+	known := make(map[int64]store.Block, len(have))
+	for _, blk := range have {
+		known[blk.Index] = blk
+	}
+	if b.State == store.BlobComplete && rng.Last >= b.Size {
+		return http.StatusConflict, fmt.Errorf("blob is complete with %d bytes", b.Size)
+	}
+	f, err := os.OpenFile(s.blobPath(b.ID), os.O_WRONLY, 0)
+	if err != nil {
+		return http.StatusInternalServerError, err
+	}
+	defer f.Close()
+
+	bufp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bufp)
+	buf := *bufp
+	var fresh []store.Block
+	for off := rng.First; off <= rng.Last; off += bs {
+		n := min(bs, rng.Last+1-off)
+		h := sha256.New()
+		blk := store.Block{Index: off / bs, Length: n}
+		prev, seen := known[blk.Index]
+		for pos := off; pos < off+n; {
+			piece := buf[:min(int64(len(buf)), off+n-pos)]
+			got, err := io.ReadFull(body, piece)
+			if err != nil {
+				return http.StatusBadRequest, fmt.Errorf("body has %d bytes, Content-Range %s announces %d", pos-rng.First+int64(got), rng, rng.Len())
+			}
+			h.Write(piece)
+			if !seen {
+				if _, err := f.WriteAt(piece, pos); err != nil {
+					return http.StatusInternalServerError, err
+				}
+			}
+			pos += int64(got)
+		}
+		h.Sum(blk.Hash[:0])
+		if seen {
+			if prev.Length != blk.Length || prev.Hash != blk.Hash {
+				return http.StatusConflict, fmt.Errorf("bytes %d-%d were received before with other content", off, off+n-1)
+			}
+			continue
+		}
+		fresh = append(fresh, blk)
+	}
+	if extra, _ := io.CopyN(io.Discard, body, 1); extra > 0 {
+		return http.StatusBadRequest, fmt.Errorf("body is longer than Content-Range %s", rng)
+	}
+	if err := f.Sync(); err != nil {
+		return http.StatusInternalServerError, err
+	}
+	for _, blk := range fresh {
+		if err := s.st.PutBlock(ctx, b.ID, blk); errors.Is(err, store.ErrConflict) {
+			return http.StatusConflict, err
+		} else if err != nil {
+			return http.StatusInternalServerError, err
+		}
+	}
+	return 0, nil
+}
+
+// completeBlob checks that blocks 0..n-1 are all there, full but for the
+// last, match the announced total, and records the SHA256Block root.
+func (s *Server) completeBlob(ctx context.Context, id string) (int, error) {
+	b, err := s.st.GetBlob(ctx, id)
+	if err != nil {
+		return http.StatusInternalServerError, err
+	}
+	if b.State == store.BlobComplete {
+		return 0, nil
+	}
+	blocks, err := s.st.Blocks(ctx, id, 0, -1)
+	if err != nil {
+		return http.StatusInternalServerError, err
+	}
+	if len(blocks) == 0 {
+		return http.StatusBadRequest, errors.New("blob is empty; empty streamed blobs are refused")
+	}
+	var size int64
+	hashes := make([][sha256.Size]byte, len(blocks))
+	for i, blk := range blocks {
+		if blk.Index != int64(i) {
+			return http.StatusBadRequest, fmt.Errorf("bytes %d-%d are missing", int64(i)*b.BlockSize, blk.Index*b.BlockSize-1)
+		}
+		if blk.Length != b.BlockSize && i != len(blocks)-1 {
+			return http.StatusBadRequest, fmt.Errorf("block at byte %d is short (%d bytes) but is not the last", blk.Index*b.BlockSize, blk.Length)
+		}
+		size += blk.Length
+		hashes[i] = blk.Hash
+	}
+	if b.Total >= 0 && size != b.Total {
+		return http.StatusBadRequest, fmt.Errorf("received %d bytes of the %d announced; bytes %d-%d are missing", size, b.Total, size, b.Total-1)
+	}
+	if err := os.Truncate(s.blobPath(id), size); err != nil {
+		return http.StatusInternalServerError, err
+	}
+	if err := s.st.CompleteBlob(ctx, id, size, blob.RootOf(hashes), s.cfg.Now()); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return http.StatusConflict, err
+		}
+		return http.StatusInternalServerError, err
+	}
+	return 0, nil
+}
+
+// serveBlobDownload answers GET and HEAD on a read URL, with ranges (206),
+// Content-Length and an ETag (the SHA256Block root). The seed's clients ask
+// for ranges with Content-Range on the GET; that is taken as Range.
+func (s *Server) serveBlobDownload(w http.ResponseWriter, r *http.Request) {
+	tok, ok := s.tokenFromRequest(w, r, tokenRead)
+	if !ok {
+		return
+	}
+	b, err := s.st.GetBlob(r.Context(), tok.BlobID)
+	if err != nil {
+		s.blobLookupFailed(w, err)
+		return
+	}
+	if b.State != store.BlobComplete {
+		httpError(w, http.StatusNotFound, "blob is not complete")
+		return
+	}
+	f, err := os.Open(s.blobPath(b.ID))
+	if err != nil {
+		httpError(w, http.StatusNotFound, "blob not found")
+		return
+	}
+	defer f.Close()
+	if r.Header.Get("Range") == "" {
+		if cr := r.Header.Get("Content-Range"); strings.HasPrefix(cr, "bytes ") && !strings.Contains(cr, "/") {
+			r.Header.Set("Range", "bytes="+strings.TrimPrefix(cr, "bytes "))
+		}
+	}
+	ct := tok.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("ETag", `"`+base64.RawURLEncoding.EncodeToString(b.Hash)+`"`)
+	w.Header().Set("Cache-Control", "private, max-age="+strconv.Itoa(int(s.cfg.DownloadTokenTTL.Seconds())))
+	http.ServeContent(w, r, "", b.Completed, f)
+}
