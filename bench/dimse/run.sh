@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Benchmark of dicomgate's DICOM network layer against DCMTK, in one run:
+#
+#  1. receivers: a 500-instance 512x512 16-bit CT study sent by DCMTK
+#     storescu in one association to DCMTK storescp and to `dicomgate serve`
+#     (instances/s each, and the ratio; dicomgate fsyncs every instance and
+#     its directory entry before answering, storescp does not sync at all).
+#     For fairness a third receiver is storescp made durable the only way
+#     it can be: `-xcr "sync #p/#f" -xs` runs coreutils sync (fsync of the
+#     file) synchronously before each response (the process spawn makes it
+#     pessimistic);
+#  2. senders: `dicomgate send` vs storescu, both sending the study to
+#     storescp (instances/s each, and the ratio);
+#  3. memory: peak RSS of `dicomgate serve` (GNU time's maximum resident set
+#     size) while receiving one 1 GiB multi-frame instance.
+#
+# Usage: bench/dimse/run.sh [instances] [multiframe-size] [rounds]
+#        defaults: 500 1G 3.  Work files go to $BENCH_DIR (default: a
+#        temporary directory on the same disk as /tmp), removed at the end.
+# Every DCMTK process runs with TCP_NODELAY=1 (otherwise Nagle's algorithm,
+# not the code, is measured). The machine's load is printed: the figures are
+# only comparable within one run.
+set -euo pipefail
+
+N=${1:-500}
+MF=${2:-1G}
+ROUNDS=${3:-3}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=${BENCH_DIR:-$(mktemp -d /tmp/dimse-bench.XXXXXX)}
+export TCP_NODELAY=1
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for t in storescu storescp /usr/bin/time bc; do
+	command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }
+done
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+now() { date +%s.%N; }
+rate() { echo "scale=1; $1 / ($3 - $2)" | bc -l; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "== building"
+(cd "$ROOT" && go build -o "$WORK/dicomgate" ./cmd/dicomgate && go build -o "$WORK/ctgen" ./bench/ctstudy/cmd/ctgen)
+echo "== generating $N instances"
+"$WORK/ctgen" -out "$WORK/study" -n "$N"
+FILES=("$WORK"/study/*.dcm)
+
+SCP_PORT=$(free_port)
+mkdir -p "$WORK/scp"
+storescp -aet STORESCP -od "$WORK/scp" "$SCP_PORT" >/dev/null 2>&1 &
+PIDS+=($!)
+SYNC_PORT=$(free_port)
+mkdir -p "$WORK/scpsync"
+storescp -aet STORESCP -od "$WORK/scpsync" -xcr "sync #p/#f" -xs "$SYNC_PORT" >/dev/null 2>&1 &
+PIDS+=($!)
+DG_PORT=$(free_port)
+"$WORK/dicomgate" serve --data "$WORK/dg" --dicom-addr "127.0.0.1:$DG_PORT" 2>"$WORK/serve.log" &
+PIDS+=($!)
+wait_port "$SCP_PORT"
+wait_port "$SYNC_PORT"
+wait_port "$DG_PORT"
+
+echo "== load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+declare -a R_SCP R_SYNC R_DG S_SCU S_DG
+for r in $(seq "$ROUNDS"); do
+	rm -rf "$WORK/scp"/* "$WORK/dg/spool/instances"/*
+	sync
+	t0=$(now); storescu -aec STORESCP 127.0.0.1 "$SCP_PORT" "${FILES[@]}"; t1=$(now)
+	R_SCP+=("$(rate "$N" "$t0" "$t1")")
+	rm -rf "$WORK/scp"/*
+	sync
+	t0=$(now); storescu -aec STORESCP 127.0.0.1 "$SYNC_PORT" "${FILES[@]}"; t1=$(now)
+	R_SYNC+=("$(rate "$N" "$t0" "$t1")")
+	rm -rf "$WORK/scpsync"/*
+	sync
+	t0=$(now); storescu -aec DICOMGATE 127.0.0.1 "$DG_PORT" "${FILES[@]}"; t1=$(now)
+	R_DG+=("$(rate "$N" "$t0" "$t1")")
+	[ "$(ls "$WORK/dg/spool/instances" | wc -l)" -eq "$N" ] || { echo "dicomgate stored $(ls "$WORK/dg/spool/instances" | wc -l) of $N" >&2; exit 1; }
+	rm -rf "$WORK/scp"/*
+	sync
+	t0=$(now); storescu -aec STORESCP 127.0.0.1 "$SCP_PORT" "${FILES[@]}"; t1=$(now)
+	S_SCU+=("$(rate "$N" "$t0" "$t1")")
+	rm -rf "$WORK/scp"/*
+	sync
+	t0=$(now); "$WORK/dicomgate" send --aec STORESCP "127.0.0.1:$SCP_PORT" "$WORK/study" >/dev/null; t1=$(now)
+	S_DG+=("$(rate "$N" "$t0" "$t1")")
+	echo "round $r: receive storescp ${R_SCP[-1]}/s storescp+sync ${R_SYNC[-1]}/s dicomgate ${R_DG[-1]}/s | send storescu ${S_SCU[-1]}/s dicomgate ${S_DG[-1]}/s"
+done
+rsync=$(printf '%s\n' "${R_SYNC[@]}" | median)
+rscp=$(printf '%s\n' "${R_SCP[@]}" | median); rdg=$(printf '%s\n' "${R_DG[@]}" | median)
+sscu=$(printf '%s\n' "${S_SCU[@]}" | median); sdg=$(printf '%s\n' "${S_DG[@]}" | median)
+echo "receive (storescu sender, one association, $N x 512x512x16-bit CT, median of $ROUNDS):"
+echo "  storescp (no fsync)              $rscp instances/s"
+echo "  storescp + sync(1) per file      $rsync instances/s"
+echo "  dicomgate serve (fsync per file) $rdg instances/s"
+echo "  ratio dicomgate/storescp         $(echo "scale=2; $rdg / $rscp" | bc -l)"
+echo "  ratio dicomgate/storescp+sync    $(echo "scale=2; $rdg / $rsync" | bc -l)"
+echo "send (to storescp, median of $ROUNDS):"
+echo "  storescu                         $sscu instances/s"
+echo "  dicomgate send                   $sdg instances/s"
+echo "  ratio dicomgate/storescu         $(echo "scale=2; $sdg / $sscu" | bc -l)"
+
+echo "== peak RSS receiving one $MF multi-frame instance"
+rm -rf "$WORK/scp" "$WORK/scpsync" "$WORK/study" "$WORK/dg"
+"$WORK/ctgen" -multiframe "$WORK/big.dcm" -size "$MF" >/dev/null
+MF_PORT=$(free_port)
+/usr/bin/time -v -o "$WORK/time.txt" "$WORK/dicomgate" serve --data "$WORK/dgmf" --dicom-addr "127.0.0.1:$MF_PORT" 2>"$WORK/serve-mf.log" &
+TPID=$!
+wait_port "$MF_PORT"
+t0=$(now); storescu -aec DICOMGATE 127.0.0.1 "$MF_PORT" "$WORK/big.dcm"; t1=$(now)
+ls "$WORK/dgmf/spool/instances"/*.dcm >/dev/null
+pkill -TERM -P "$TPID" 2>/dev/null || true
+wait "$TPID" || true
+rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
+echo "  stored in $(echo "scale=2; $t1 - $t0" | bc -l) s; peak RSS of dicomgate serve: $((rss / 1024)) MiB (target <= 64 MiB)"
