@@ -184,6 +184,7 @@ type Event struct {
 
 // Store is everything the gateway keeps.
 type Store interface {
+	Admin
 	// PutInstance records a spooled instance and folds it into its study
 	// (created with the given facts when new). readyAt is the end of the
 	// quiet period. It reports false, with no change, when the SOP Instance
@@ -202,6 +203,8 @@ type Store interface {
 	Studies(ctx context.Context, f StudyFilter) ([]Study, error)
 	// UpdateStudy reads a study, lets fn change it and writes it back in
 	// one transaction. An error from fn aborts the update and is returned.
+	// fn must not call the store: the transaction holds the database (on
+	// SQLite, its only connection).
 	UpdateStudy(ctx context.Context, studyUID string, fn func(*Study) error) (Study, error)
 	// DueStudies lists studies in state receiving whose quiet period ended
 	// by now.

@@ -13,14 +13,20 @@ import (
 	"dicomgate/gateway/store/storetest"
 )
 
+func openSQLite(t *testing.T) store.Store {
+	s, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestSQLite(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "gateway.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	storetest.Run(t, openSQLite)
+}
+
+func TestSQLiteAdmin(t *testing.T) {
+	storetest.RunAdmin(t, openSQLite)
 }
 
 func TestSQLiteReopen(t *testing.T) {
@@ -52,7 +58,7 @@ func TestPostgres(t *testing.T) {
 	}
 	t.Cleanup(func() { pg.Stop() })
 	n := 0
-	storetest.Run(t, func(t *testing.T) store.Store {
+	open := func(t *testing.T) store.Store {
 		// A fresh database per test keeps the suite's tests independent.
 		n++
 		name := fmt.Sprintf("gw%d", n)
@@ -64,5 +70,8 @@ func TestPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
-	})
+	}
+	storetest.Run(t, open)
+	// The admin tables share the cluster; each test gets its own database.
+	t.Run("Admin", func(t *testing.T) { storetest.RunAdmin(t, open) })
 }

@@ -1,0 +1,442 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"dicomgate/gateway/jobs"
+	"dicomgate/gateway/route"
+	"dicomgate/gateway/store"
+	"dicomgate/mis"
+	"dicomgate/platform/client"
+	"dicomgate/platform/thing"
+	"dicomgate/platform/wire"
+	"dicomgate/previews"
+)
+
+// Content types of the blobs a study is delivered as.
+const (
+	contentTypeDICOM = "application/dicom"
+	contentTypeJPEG  = "image/jpeg"
+)
+
+func (g *Gateway) deliverJob(ctx context.Context, j store.Job) error {
+	st, err := g.store.Study(ctx, j.Key)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %v", jobs.ErrPermanent, err)
+	}
+	if err != nil {
+		return err
+	}
+	switch st.State {
+	case store.StateQueued, store.StateRendering, store.StateUploading:
+	default:
+		return nil // discarded, held or already delivered meanwhile
+	}
+	switch route.Action(st.Route) {
+	case route.ActionRecord:
+		err = g.deliverRecord(ctx, st, j.Attempts)
+	default:
+		err = fmt.Errorf("%w: no delivery for route %q", jobs.ErrPermanent, st.Route)
+	}
+	if err != nil && ctx.Err() == nil {
+		g.event(ctx, st.StudyUID, "attempt-failed", "attempt %d: %v", j.Attempts, err)
+		g.store.UpdateStudy(ctx, st.StudyUID, func(s *store.Study) error {
+			s.Error, s.Attempts = err.Error(), j.Attempts
+			return nil
+		})
+	}
+	return err
+}
+
+// deliveryFailed runs when a delivery ran out of attempts.
+func (g *Gateway) deliveryFailed(ctx context.Context, j store.Job, err error) {
+	g.store.UpdateStudy(ctx, j.Key, func(s *store.Study) error {
+		s.State, s.Error, s.Attempts = store.StateFailed, err.Error(), j.Attempts
+		return nil
+	})
+	g.event(ctx, j.Key, "failed", "delivery failed after %d attempts: %v", j.Attempts, err)
+}
+
+// blobTask is one blob a delivery must upload.
+type blobTask struct {
+	name, contentType string
+	path              string // a DICOM file: streamed from disk
+	render            string // a preview: rendered from this file
+	maxSide           int    // … at this size
+	sop               string // the instance a preview belongs to
+	facts             *mis.Instance
+}
+
+// deliverRecord streams a study's files and previews into the record and
+// writes (or updates) its medical image study thing.
+func (g *Gateway) deliverRecord(ctx context.Context, st store.Study, attempt int) error {
+	if st.RecordID == "" {
+		return fmt.Errorf("%w: study has no record", jobs.ErrPermanent)
+	}
+	ins, err := g.store.StudyInstances(ctx, st.StudyUID)
+	if err != nil {
+		return err
+	}
+	fs, err := facts(ins)
+	if err != nil {
+		return fmt.Errorf("%w: %v", jobs.ErrPermanent, err)
+	}
+	typeID, _ := g.cfg.MISVersion.TypeID()
+
+	// The thing may exist already: delivered before, or written just
+	// before a crash that lost the reply.
+	existing, err := g.findThing(ctx, st, typeID)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	if existing != nil && existing.BlobPayload != nil {
+		for _, b := range existing.BlobPayload.Blobs {
+			have[b.Info.Name] = true
+		}
+	}
+	uploaded, err := g.store.Blobs(ctx, st.StudyUID)
+	if err != nil {
+		return err
+	}
+	done := map[string]store.UploadedBlob{}
+	for _, b := range uploaded {
+		done[b.Name] = b
+	}
+
+	paths := map[string]string{}
+	for _, in := range ins {
+		paths[in.SOPInstanceUID] = in.Path
+	}
+	tasks := g.plan(fs, paths)
+	var todo []blobTask
+	for _, t := range tasks {
+		if !have[t.name] && done[t.name].RefURL == "" {
+			todo = append(todo, t)
+		}
+	}
+	if _, err := g.store.UpdateStudy(ctx, st.StudyUID, func(s *store.Study) error {
+		s.State, s.BlobsTotal, s.BlobsDone, s.Attempts = store.StateUploading, len(tasks), len(tasks)-len(todo), attempt
+		return nil
+	}); err != nil {
+		return err
+	}
+	g.event(ctx, st.StudyUID, "uploading", "%d blobs to upload, %d already there", len(todo), len(tasks)-len(todo))
+
+	noPreview, err := g.upload(ctx, st, todo, done)
+	if err != nil {
+		return err
+	}
+	for i := range fs {
+		if noPreview[fs[i].SOPInstanceUID] {
+			fs[i].HasPixelData = false
+		}
+	}
+	key, err := g.putThing(ctx, st, typeID, fs, existing, done)
+	if err != nil {
+		if wire.CodeOf(err) == wire.InvalidBlobRefURL {
+			// The upload tokens lapsed (a long outage): upload again.
+			g.store.ForgetBlobs(ctx, st.StudyUID)
+		}
+		return err
+	}
+	sops := make([]string, len(ins))
+	for i, in := range ins {
+		sops[i] = in.SOPInstanceUID
+	}
+	if err := g.store.MarkDelivered(ctx, sops); err != nil {
+		return err
+	}
+	now := g.cfg.Now()
+	after, err := g.store.UpdateStudy(ctx, st.StudyUID, func(s *store.Study) error {
+		s.ThingID, s.VersionStamp = key.ID, key.VersionStamp
+		s.Delivered, s.DeliveredAt, s.Error = len(ins), now, ""
+		s.BlobsDone = s.BlobsTotal
+		s.State = store.StateDelivered
+		if s.Instances > len(ins) {
+			// Instances arrived during the delivery: deliver them as an
+			// update after a quiet period of their own.
+			s.State, s.ReadyAt = store.StateReceiving, now.Add(g.cfg.QuietPeriod)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	g.event(ctx, st.StudyUID, "delivered", "%d instances in record %s, thing %s version %s", len(ins), st.RecordID, key.ID, key.VersionStamp)
+	g.log.Info("study delivered", "study", st.StudyUID, "instances", len(ins), "record", st.RecordID, "state", after.State)
+	return nil
+}
+
+// plan lists the blobs of a study: every DICOM file, a thumbnail for every
+// instance with pixel data, and a large preview of the middle image of
+// each series and of the study's first series with pixels.
+func (g *Gateway) plan(fs []mis.Instance, paths map[string]string) []blobTask {
+	b := mis.NewBuilder()
+	byUID := map[string]*mis.Instance{}
+	for i := range fs {
+		b.Add(fs[i])
+		byUID[fs[i].SOPInstanceUID] = &fs[i]
+	}
+	var tasks []blobTask
+	for _, f := range b.Instances() {
+		in := byUID[f.SOPInstanceUID]
+		tasks = append(tasks, blobTask{name: f.SOPInstanceUID, contentType: contentTypeDICOM, path: paths[f.SOPInstanceUID]})
+		if f.HasPixelData {
+			tasks = append(tasks, blobTask{name: mis.PreviewName(f.SOPInstanceUID), contentType: contentTypeJPEG,
+				render: paths[f.SOPInstanceUID], maxSide: g.cfg.Previews.ThumbnailSize, sop: f.SOPInstanceUID, facts: in})
+		}
+	}
+	study, err := b.Study()
+	if err != nil {
+		return tasks
+	}
+	studyPreview := ""
+	for _, se := range study.Series {
+		var withPixels []string
+		for _, img := range se.Images {
+			if byUID[img.BlobName] != nil && byUID[img.BlobName].HasPixelData {
+				withPixels = append(withPixels, img.BlobName)
+			}
+		}
+		if len(withPixels) == 0 {
+			continue
+		}
+		mid := withPixels[len(withPixels)/2]
+		tasks = append(tasks, blobTask{name: mis.PreviewName(se.SeriesInstanceUID), contentType: contentTypeJPEG,
+			render: paths[mid], maxSide: g.cfg.Previews.PreviewSize, sop: mid, facts: byUID[mid]})
+		if studyPreview == "" {
+			studyPreview = mid
+			tasks = append(tasks, blobTask{name: mis.PreviewName(study.StudyInstanceUID), contentType: contentTypeJPEG,
+				render: paths[mid], maxSide: g.cfg.Previews.PreviewSize, sop: mid, facts: byUID[mid]})
+		}
+	}
+	return tasks
+}
+
+// upload runs the tasks, g.cfg.Parallel at a time, recording each blob as
+// it completes. It returns the instances whose pixels could not be
+// rendered: they are delivered without previews.
+func (g *Gateway) upload(ctx context.Context, st store.Study, todo []blobTask, done map[string]store.UploadedBlob) (map[string]bool, error) {
+	var (
+		mu        sync.Mutex
+		noPreview = map[string]bool{}
+		firstErr  error
+		wg        sync.WaitGroup
+		sem       = make(chan struct{}, g.cfg.Parallel)
+		progress  = time.Now()
+		finished  int
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, t := range todo {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			b, skipped, err := g.uploadOne(ctx, st, t)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				if firstErr == nil {
+					firstErr = fmt.Errorf("blob %s: %w", t.name, err)
+					cancel()
+				}
+				return
+			case skipped:
+				noPreview[t.sop] = true
+				return
+			}
+			done[t.name] = b
+			finished++
+			if time.Since(progress) > time.Second {
+				progress = time.Now()
+				n := finished
+				g.store.UpdateStudy(ctx, st.StudyUID, func(s *store.Study) error { s.BlobsDone += n; return nil })
+				finished = 0
+			}
+		}()
+	}
+	wg.Wait()
+	if finished > 0 && firstErr == nil {
+		g.store.UpdateStudy(context.WithoutCancel(ctx), st.StudyUID, func(s *store.Study) error { s.BlobsDone += finished; return nil })
+	}
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	// A preview of an instance that cannot be rendered names no blob, and
+	// neither does a series or study preview rendered from it.
+	for sop := range noPreview {
+		delete(done, mis.PreviewName(sop))
+	}
+	return noPreview, firstErr
+}
+
+// uploadOne uploads one blob and records it. skipped reports a preview
+// whose pixels cannot be rendered (a typed previews error): not a failure.
+func (g *Gateway) uploadOne(ctx context.Context, st store.Study, t blobTask) (store.UploadedBlob, bool, error) {
+	var r io.Reader
+	if t.render != "" {
+		var buf bytes.Buffer
+		rd, err := previews.RenderFile(t.render, g.cfg.Previews)
+		if err == nil {
+			err = rd.EncodeJPEG(&buf, t.maxSide)
+		}
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return store.UploadedBlob{}, false, err
+			}
+			g.log.Warn("no preview", "sop", t.sop, "err", err)
+			g.event(ctx, st.StudyUID, "no-preview", "%s: %v", t.sop, err)
+			return store.UploadedBlob{}, true, nil
+		}
+		r = &buf
+	} else {
+		f, err := os.Open(t.path)
+		if err != nil {
+			return store.UploadedBlob{}, false, fmt.Errorf("%w: spooled file: %v", jobs.ErrPermanent, err)
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := g.platform.UploadBlob(ctx, st.RecordID, t.name, t.contentType, r)
+	if err != nil {
+		return store.UploadedBlob{}, false, err
+	}
+	ub := store.UploadedBlob{StudyUID: st.StudyUID, Name: t.name, ContentType: t.contentType, RefURL: b.RefURL,
+		ContentLength: b.Length()}
+	if hi := b.Info.HashInfo; hi != nil {
+		ub.Hash, ub.BlockSize = hi.Hash, hi.BlockSize()
+	}
+	if err := g.store.RecordBlob(ctx, ub); err != nil {
+		return store.UploadedBlob{}, false, err
+	}
+	return ub, false, nil
+}
+
+// findThing returns the study's thing in its record, or nil.
+func (g *Gateway) findThing(ctx context.Context, st store.Study, typeID string) (*thing.Thing, error) {
+	q := client.StudyQuery(typeID, st.StudyUID)
+	groups, err := g.platform.GetThings(ctx, st.RecordID, q)
+	if err != nil {
+		return nil, fmt.Errorf("looking for the study's thing: %w", err)
+	}
+	for _, gr := range groups {
+		for _, t := range gr.Things {
+			if t != nil && t.Key != nil {
+				return t, nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+// putThing writes the study's MIS thing: a new one, or an update of the
+// existing one against its version stamp (retried when another writer
+// updated it in between).
+func (g *Gateway) putThing(ctx context.Context, st store.Study, typeID string, fs []mis.Instance, existing *thing.Thing, done map[string]store.UploadedBlob) (thing.Key, error) {
+	for try := 0; ; try++ {
+		t, err := g.thingFor(typeID, fs, existing, done)
+		if err != nil {
+			return thing.Key{}, fmt.Errorf("%w: %v", jobs.ErrPermanent, err)
+		}
+		if g.cfg.Signer != nil {
+			if err := thing.Sign(t, g.cfg.Signer.Key, g.cfg.Signer.Cert, g.cfg.Signer.Hash); err != nil {
+				return thing.Key{}, fmt.Errorf("%w: signing: %v", jobs.ErrPermanent, err)
+			}
+		}
+		keys, err := g.platform.PutThings(ctx, st.RecordID, t)
+		if err == nil {
+			if len(keys) != 1 {
+				return thing.Key{}, fmt.Errorf("PutThings answered %d keys for one thing", len(keys))
+			}
+			return keys[0], nil
+		}
+		if wire.CodeOf(err) != wire.VersionStampMismatch || try >= 3 {
+			return thing.Key{}, err
+		}
+		if existing, err = g.findThing(ctx, st, typeID); err != nil {
+			return thing.Key{}, err
+		}
+	}
+}
+
+// thingFor builds the thing to put: the whole study for a new thing, or
+// the existing thing merged with the instances it lacks.
+func (g *Gateway) thingFor(typeID string, fs []mis.Instance, existing *thing.Thing, done map[string]store.UploadedBlob) (*thing.Thing, error) {
+	var (
+		xmlData []byte
+		names   []string
+		err     error
+	)
+	if existing != nil && len(existing.Data) > 0 {
+		xmlData, err = mis.Merge(existing.Data[0].Inner, g.cfg.MISVersion, fs...)
+		if err != nil {
+			return nil, err
+		}
+		s, err := mis.ParseMIS(xmlData, g.cfg.MISVersion)
+		if err != nil {
+			return nil, err
+		}
+		names = s.BlobNames()
+	} else {
+		b := mis.NewBuilder()
+		for _, f := range fs {
+			if err := b.Add(f); err != nil {
+				return nil, err
+			}
+		}
+		s, err := b.Study()
+		if err != nil {
+			return nil, err
+		}
+		if xmlData, err = s.MIS(g.cfg.MISVersion); err != nil {
+			return nil, err
+		}
+		names = s.BlobNames()
+	}
+	t := &thing.Thing{Type: &thing.TypeID{ID: typeID}, Data: []thing.DataXML{{Inner: xmlData}}, BlobPayload: &thing.BlobPayload{}}
+	prev := map[string]thing.Blob{}
+	if existing != nil {
+		t.Key = existing.Key
+		if existing.BlobPayload != nil {
+			for _, b := range existing.BlobPayload.Blobs {
+				prev[b.Info.Name] = b
+			}
+		}
+	}
+	for _, n := range names {
+		if b, ok := prev[n]; ok {
+			// Kept as it is: sent as information only.
+			b.RefURL, b.Base64Data = "", ""
+			t.BlobPayload.Blobs = append(t.BlobPayload.Blobs, b)
+			continue
+		}
+		ub, ok := done[n]
+		if !ok {
+			return nil, fmt.Errorf("blob %s was not uploaded", n)
+		}
+		length := ub.ContentLength
+		t.BlobPayload.Blobs = append(t.BlobPayload.Blobs, thing.Blob{
+			Info: thing.BlobInfo{Name: n, ContentType: ub.ContentType, HashInfo: &thing.HashInfo{
+				Algorithm: thing.HashAlgorithmSHA256Block, Params: &thing.HashParams{BlockSize: ub.BlockSize}, Hash: ub.Hash}},
+			ContentLength: &length, RefURL: ub.RefURL,
+		})
+	}
+	return t, nil
+}

@@ -1,0 +1,165 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"dicomgate/dimse"
+	"dicomgate/dimse/dataset"
+	"dicomgate/dimse/spool"
+	"dicomgate/gateway/store"
+	"dicomgate/mis"
+)
+
+var _ dimse.Handler = (*Gateway)(nil)
+
+// Store implements dimse.Handler: it spools the instance, then indexes it,
+// and only then lets the C-STORE be acknowledged. A duplicate SOP Instance
+// UID keeps the first copy (the spool's policy) and is indexed once.
+func (g *Gateway) Store(ctx context.Context, req *dimse.StoreRequest, data io.Reader) error {
+	st, err := g.spool.Put(ctx, dimse.SpoolInstance(req), data)
+	if err != nil {
+		return err
+	}
+	peer := ""
+	if req.Association.RemoteAddr != nil {
+		peer = req.Association.RemoteAddr.String()
+	}
+	if err := g.index(ctx, st, peer); err != nil {
+		if !st.Duplicate && errors.Is(err, errUnindexable) {
+			// Refused, so not kept: the sender keeps its copy.
+			os.Remove(st.Path)
+		}
+		return err
+	}
+	return nil
+}
+
+// errUnindexable marks an instance whose header lacks what a study needs.
+var errUnindexable = errors.New("gateway: instance cannot join a study")
+
+// index reads the stored file's header facts and records the instance in
+// its study; the study's quiet period restarts.
+func (g *Gateway) index(ctx context.Context, st spool.Stored, peer string) error {
+	f, err := mis.ReadFile(st.Path)
+	if err != nil {
+		return &dimse.StatusError{Status: dimse.StatusCannotUnderstand,
+			Comment: truncate(fmt.Sprintf("cannot index: %v", err), 64), Err: fmt.Errorf("%w: %w", errUnindexable, err)}
+	}
+	now := g.cfg.Now()
+	if f.StudyDate == "" && f.SeriesDate == "" && f.AcquisitionDate == "" && f.ContentDate == "" && f.AcquisitionDT == "" {
+		// The MIS needs a date; the day it reached the hospital's gateway
+		// is the best one an undated instance has.
+		f.StudyDate = now.Format("20060102")
+	}
+	raw, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	in := store.Instance{
+		SOPInstanceUID: st.SOPInstanceUID, SOPClassUID: st.SOPClassUID, StudyUID: f.StudyInstanceUID,
+		SeriesUID: f.SeriesInstanceUID, TransferSyntax: st.TransferSyntaxUID, Path: st.Path, Size: fileSize(st),
+		CallingAE: st.CallingAETitle, PeerAddr: peer, ReceivedAt: now, Facts: raw,
+	}
+	created, err := g.store.PutInstance(ctx, in, studyFacts(f), now.Add(g.cfg.QuietPeriod))
+	if err != nil {
+		return fmt.Errorf("gateway: index %s: %w", st.SOPInstanceUID, err)
+	}
+	if created {
+		g.log.Debug("instance indexed", "sop", st.SOPInstanceUID, "study", f.StudyInstanceUID, "calling_ae", st.CallingAETitle)
+	}
+	return nil
+}
+
+func fileSize(st spool.Stored) int64 {
+	if st.Size > 0 {
+		return st.Size
+	}
+	if fi, err := os.Stat(st.Path); err == nil {
+		return fi.Size()
+	}
+	return 0
+}
+
+// studyFacts are the study-level facts of one instance.
+func studyFacts(f mis.Instance) store.Study {
+	st := store.Study{
+		PatientID: f.PatientID, IssuerOfPatientID: f.IssuerOfPatientID, PatientName: f.PatientName,
+		StudyDate: f.StudyDate, StudyDescription: f.StudyDescription, AccessionNumber: f.AccessionNumber,
+		ReferringPhysician: f.ReferringPhysician,
+	}
+	if m := strings.TrimSpace(f.Modality); m != "" {
+		st.Modalities = []string{m}
+	}
+	return st
+}
+
+// Recover indexes spooled files the store does not know: an instance
+// whose file was published just before a crash, before its index row
+// committed. (It was never acknowledged, but it is here, so it is
+// delivered.) Files that cannot join a study are logged and left.
+func (g *Gateway) Recover(ctx context.Context) error {
+	entries, err := os.ReadDir(g.spool.Dir())
+	if err != nil {
+		return fmt.Errorf("gateway: recover: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".dcm") {
+			continue
+		}
+		sop := strings.TrimSuffix(name, ".dcm")
+		if _, err := g.store.Instance(ctx, sop); err == nil {
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("gateway: recover: %w", err)
+		}
+		path := filepath.Join(g.spool.Dir(), name)
+		f, err := mis.ReadFile(path)
+		if err != nil {
+			g.log.Warn("spooled file cannot join a study", "path", path, "err", err)
+			continue
+		}
+		meta, err := readMeta(path)
+		if err != nil {
+			g.log.Warn("spooled file has no usable meta header", "path", path, "err", err)
+			continue
+		}
+		st := spool.Stored{Path: path, SOPInstanceUID: sop, SOPClassUID: f.SOPClassUID, StudyInstanceUID: f.StudyInstanceUID,
+			SeriesInstanceUID: f.SeriesInstanceUID, TransferSyntaxUID: meta.TransferSyntaxUID, CallingAETitle: meta.SourceAETitle}
+		if err := g.index(ctx, st, ""); err != nil {
+			g.log.Warn("spooled file cannot be indexed", "path", path, "err", err)
+			continue
+		}
+		n++
+	}
+	if n > 0 {
+		g.log.Info("recovered spooled instances", "count", n)
+	}
+	return nil
+}
+
+func readMeta(path string) (dataset.FileMeta, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return dataset.FileMeta{}, err
+	}
+	defer f.Close()
+	m, _, err := dataset.ReadFileMeta(bufio.NewReader(f))
+	return m, err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
