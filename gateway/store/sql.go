@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"modernc.org/sqlite"
+
+	"dicomgate/platform/store/sqlmigrate"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -104,63 +105,25 @@ func open(ctx context.Context, db *sql.DB, f flavor) (*SQL, error) {
 	return s, nil
 }
 
-// migrate applies the embedded migrations not yet recorded, each in its
-// own transaction with its version row.
+// migrate applies the embedded migrations not yet applied (component
+// "gateway" in the shared migrations table).
 func (s *SQL) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS gw_schema (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("store: migrations table: %w", err)
-	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("store: migration %s: bad version", name)
-		}
-		var n int
-		if err := s.db.QueryRowContext(ctx, s.f.rebind(`SELECT COUNT(*) FROM gw_schema WHERE version = ?`), v).Scan(&n); err != nil {
-			return fmt.Errorf("store: migration %d: %w", v, err)
-		}
-		if n > 0 {
-			continue
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		ddl := strings.NewReplacer("{{id}}", s.f.id, "{{bytes}}", s.f.bytes).Replace(string(body))
-		err = s.tx(ctx, func(tx *sql.Tx) error {
-			for _, stmt := range strings.Split(ddl, ";") {
-				if strings.TrimSpace(stripComments(stmt)) == "" {
-					continue
-				}
-				if _, err := tx.ExecContext(ctx, stmt); err != nil {
-					return fmt.Errorf("%w: %s", err, strings.TrimSpace(stmt))
-				}
-			}
-			_, err := tx.ExecContext(ctx, s.f.rebind(`INSERT INTO gw_schema (version, applied_at) VALUES (?, ?)`), v, time.Now().UnixNano())
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("store: migration %d: %w", v, err)
-		}
+	migs, err := sqlmigrate.Read(sub)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	r := strings.NewReplacer("{{id}}", s.f.id, "{{bytes}}", s.f.bytes)
+	for i := range migs {
+		migs[i].SQL = r.Replace(migs[i].SQL)
+	}
+	if err := sqlmigrate.Apply(ctx, s.db, s.f.dollar, "gateway", migs); err != nil {
+		return fmt.Errorf("store: %w", err)
 	}
 	return nil
-}
-
-func stripComments(stmt string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(stmt, "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
-			b.WriteString(line)
-			b.WriteByte('\n')
-		}
-	}
-	return b.String()
 }
 
 // Close closes the database.

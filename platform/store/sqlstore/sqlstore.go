@@ -12,12 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"dicomgate/platform/store"
+	"dicomgate/platform/store/sqlmigrate"
 )
 
 //go:embed migrations/*.sql
@@ -57,58 +56,22 @@ func (s *Store) DB() *sql.DB { return s.db }
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// migrate applies, in order and each in its own transaction, every embedded
-// migration whose number is above the recorded schema version.
+// migrate applies the embedded migrations not yet applied (component
+// "platform" in the shared migrations table).
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("%s: create schema_migrations: %w", s.d.Name, err)
-	}
-	entries, err := fs.ReadDir(migrations, "migrations")
+	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	type mig struct {
-		version int
-		name    string
+	migs, err := sqlmigrate.Read(sub)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.d.Name, err)
 	}
-	var ms []mig
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return fmt.Errorf("sqlstore: migration %q is not named NNNN_name.sql", e.Name())
-		}
-		ms = append(ms, mig{v, e.Name()})
+	for i := range migs {
+		migs[i].SQL = strings.ReplaceAll(migs[i].SQL, "{{bytes}}", s.d.Bytes)
 	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	var current int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("%s: read schema version: %w", s.d.Name, err)
-	}
-	for _, m := range ms {
-		if m.version <= current {
-			continue
-		}
-		body, err := migrations.ReadFile("migrations/" + m.name)
-		if err != nil {
-			return err
-		}
-		sqlText := strings.ReplaceAll(string(body), "{{bytes}}", s.d.Bytes)
-		err = s.tx(ctx, func(tx *sql.Tx) error {
-			for _, stmt := range strings.Split(sqlText, ";") {
-				if strings.TrimSpace(stmt) == "" {
-					continue
-				}
-				if _, err := tx.ExecContext(ctx, stmt); err != nil {
-					return fmt.Errorf("%s: %w", strings.TrimSpace(stmt), err)
-				}
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied) VALUES ($1, $2)`, m.version, time.Now().UnixNano())
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("%s: migration %s: %w", s.d.Name, m.name, err)
-		}
+	if err := sqlmigrate.Apply(ctx, s.db, s.d.Name == "postgres", "platform", migs); err != nil {
+		return fmt.Errorf("%s: %w", s.d.Name, err)
 	}
 	return nil
 }
