@@ -17,6 +17,7 @@ import (
 	"dicomgate/platform/store"
 	"dicomgate/platform/store/postgres"
 	"dicomgate/platform/store/sqlite"
+	"dicomgate/platform/web"
 )
 
 // platformCmd runs or administers the bundled platform.
@@ -124,6 +125,13 @@ func startPlatform(ctx context.Context, rc *runContext, st store.Store, dataDir,
 		ln.Close()
 		return nil, err
 	}
+	pages, err := web.New(web.Config{Server: srv, PublicURL: publicURL, Logger: rc.log.With("part", "patient-pages")})
+	if err != nil {
+		srv.Close()
+		ln.Close()
+		return nil, err
+	}
+	pages.Mount(srv) // patient pages and /redirect.aspx (SPEC §1)
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	return func() error {
 		defer srv.Close()

@@ -115,8 +115,9 @@ func TestIdentityCodes(t *testing.T) {
 	}
 }
 
-func TestPickUpWithStreamedBlob(t *testing.T) {
-	e := newEnv(t)
+func TestPickUpWithStreamedBlob(t *testing.T) { testPickUp(t, newEnv(t)) }
+
+func testPickUp(t *testing.T, e *env) {
 	ctx := context.Background()
 	data := pattern(3*testChunk+17, 7) // four encrypted chunks, the last short
 	code := e.packageWithBlob(data, "patient-1")
