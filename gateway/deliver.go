@@ -42,6 +42,8 @@ func (g *Gateway) deliverJob(ctx context.Context, j store.Job) error {
 	switch route.Action(st.Route) {
 	case route.ActionRecord:
 		err = g.deliverRecord(ctx, st, j.Attempts)
+	case route.ActionDOPU:
+		err = g.deliverDOPU(ctx, st, j.Attempts)
 	default:
 		err = fmt.Errorf("%w: no delivery for route %q", jobs.ErrPermanent, st.Route)
 	}
@@ -130,7 +132,10 @@ func (g *Gateway) deliverRecord(ctx context.Context, st store.Study, attempt int
 	}
 	g.event(ctx, st.StudyUID, "uploading", "%d blobs to upload, %d already there", len(todo), len(tasks)-len(todo))
 
-	noPreview, err := g.upload(ctx, st, todo, done)
+	up := func(ctx context.Context, name, contentType string, r io.Reader) (thing.Blob, error) {
+		return g.platform.UploadBlob(ctx, st.RecordID, name, contentType, r)
+	}
+	noPreview, err := g.uploadWith(ctx, st, todo, done, up, true)
 	if err != nil {
 		return err
 	}
@@ -221,10 +226,14 @@ func (g *Gateway) plan(fs []mis.Instance, paths map[string]string) []blobTask {
 	return tasks
 }
 
-// upload runs the tasks, g.cfg.Parallel at a time, recording each blob as
-// it completes. It returns the instances whose pixels could not be
-// rendered: they are delivered without previews.
-func (g *Gateway) upload(ctx context.Context, st store.Study, todo []blobTask, done map[string]store.UploadedBlob) (map[string]bool, error) {
+// uploadFunc uploads one blob.
+type uploadFunc func(ctx context.Context, name, contentType string, r io.Reader) (thing.Blob, error)
+
+// uploadWith runs the tasks, g.cfg.Parallel at a time, through up, adding
+// each blob to done as it completes (and to the store when remember is
+// set, so a resumed delivery skips it). It returns the instances whose
+// pixels could not be rendered: they are delivered without previews.
+func (g *Gateway) uploadWith(ctx context.Context, st store.Study, todo []blobTask, done map[string]store.UploadedBlob, up uploadFunc, remember bool) (map[string]bool, error) {
 	var (
 		mu        sync.Mutex
 		noPreview = map[string]bool{}
@@ -248,7 +257,7 @@ func (g *Gateway) upload(ctx context.Context, st store.Study, todo []blobTask, d
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			b, skipped, err := g.uploadOne(ctx, st, t)
+			b, skipped, err := g.uploadOne(ctx, st, t, up, remember)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -289,7 +298,7 @@ func (g *Gateway) upload(ctx context.Context, st store.Study, todo []blobTask, d
 
 // uploadOne uploads one blob and records it. skipped reports a preview
 // whose pixels cannot be rendered (a typed previews error): not a failure.
-func (g *Gateway) uploadOne(ctx context.Context, st store.Study, t blobTask) (store.UploadedBlob, bool, error) {
+func (g *Gateway) uploadOne(ctx context.Context, st store.Study, t blobTask, up uploadFunc, remember bool) (store.UploadedBlob, bool, error) {
 	var r io.Reader
 	if t.render != "" {
 		var buf bytes.Buffer
@@ -314,7 +323,7 @@ func (g *Gateway) uploadOne(ctx context.Context, st store.Study, t blobTask) (st
 		defer f.Close()
 		r = f
 	}
-	b, err := g.platform.UploadBlob(ctx, st.RecordID, t.name, t.contentType, r)
+	b, err := up(ctx, t.name, t.contentType, r)
 	if err != nil {
 		return store.UploadedBlob{}, false, err
 	}
@@ -323,8 +332,10 @@ func (g *Gateway) uploadOne(ctx context.Context, st store.Study, t blobTask) (st
 	if hi := b.Info.HashInfo; hi != nil {
 		ub.Hash, ub.BlockSize = hi.Hash, hi.BlockSize()
 	}
-	if err := g.store.RecordBlob(ctx, ub); err != nil {
-		return store.UploadedBlob{}, false, err
+	if remember {
+		if err := g.store.RecordBlob(ctx, ub); err != nil {
+			return store.UploadedBlob{}, false, err
+		}
 	}
 	return ub, false, nil
 }

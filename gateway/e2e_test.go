@@ -253,3 +253,32 @@ func TestPlatformOutage(t *testing.T) {
 		t.Fatalf("%d things, want 1", n)
 	}
 }
+
+// TestPatientConnect invites a patient whose study waits for a mapping:
+// once the patient accepts the request on the platform, the gateway's poll
+// links the record and the study is delivered into it.
+func TestPatientConnect(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	pf := startPlatform(t, dir)
+	gw := startGateway(t, dir, pf.client, Config{ConnectPoll: 100 * time.Millisecond})
+	studyUID, files := writeStudy(t, dir, "PAT-C")
+	storescu(t, gw.addr, files...)
+	waitState(t, gw.store, studyUID, 30*time.Second, store.StateWaitingPatient)
+
+	code, err := gw.gw.InvitePatient(ctx, ConnectInvite{PatientID: "PAT-C", FriendlyName: "Jane", Email: "jane@example.org",
+		Question: "Favourite colour?", Answer: "turquoise"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pf.srv.Connect(ctx, code, "Turquoise", pf.personID, pf.recordID); err != nil {
+		t.Fatalf("patient accepts: %v", err)
+	}
+	st := waitState(t, gw.store, studyUID, 60*time.Second, store.StateDelivered, store.StateFailed)
+	if st.State != store.StateDelivered || st.RecordID != pf.recordID {
+		t.Fatalf("study = %+v", st)
+	}
+	if n := len(studyThings(t, pf.client, pf.recordID, studyUID)); n != 1 {
+		t.Fatalf("%d things, want 1", n)
+	}
+}

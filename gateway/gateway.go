@@ -32,6 +32,8 @@ import (
 	"dicomgate/gateway/route"
 	"dicomgate/gateway/store"
 	"dicomgate/mis"
+	"dicomgate/platform/client"
+	"dicomgate/platform/dopu"
 	"dicomgate/platform/thing"
 	"dicomgate/platform/wire"
 	"dicomgate/previews"
@@ -43,7 +45,16 @@ type Platform interface {
 	UploadBlob(ctx context.Context, recordID, name, contentType string, r io.Reader) (thing.Blob, error)
 	PutThings(ctx context.Context, recordID string, things ...*thing.Thing) ([]thing.Key, error)
 	GetThings(ctx context.Context, recordID string, groups ...wire.ThingRequestGroup) ([]wire.ThingResponseGroup, error)
+
+	AllocatePackageID(ctx context.Context) (string, error)
+	UploadPackageBlob(ctx context.Context, key *dopu.Key, name, contentType string, r io.Reader) (thing.Blob, error)
+	CreateConnectPackage(ctx context.Context, p client.ConnectPackage) (string, error)
+	DeletePendingConnectPackage(ctx context.Context, identityCode, externalID string) error
+	CreateConnectRequest(ctx context.Context, friendlyName, question, answer, externalID, callbackURL string) (string, error)
+	GetAuthorizedConnectRequests(ctx context.Context, since time.Time) ([]client.ConnectRequest, error)
 }
+
+var _ Platform = (*client.Client)(nil)
 
 // Signer signs things before they are written (SPEC §8). Nil means things
 // go unsigned.
@@ -76,6 +87,21 @@ type Config struct {
 	// Rules and DefaultAction route studies (every study held when empty).
 	Rules         []route.Rule
 	DefaultAction route.Action
+	// Sealer keeps pick-up answers sealed at rest (required for DOPU).
+	Sealer Sealer
+	// Mailer queues the code mails (none are sent when nil).
+	Mailer Mailer
+	// PublicURL is the platform's URL as patients reach it: the pick-up
+	// link in mails and letters.
+	PublicURL string
+	// Institution names the hospital in mails and letters.
+	Institution string
+	// PackageTTL is how long a pick-up code works (4 weeks, the platform's
+	// default).
+	PackageTTL time.Duration
+	// ConnectPoll is how often authorized Patient Connect requests are
+	// fetched (30 s).
+	ConnectPoll time.Duration
 	// Log receives the gateway's log lines (slog.Default()).
 	Log *slog.Logger
 	// Now is the clock (time.Now).
@@ -94,8 +120,6 @@ type Gateway struct {
 
 	mu     sync.RWMutex
 	routes *route.Table
-
-	wake chan struct{}
 }
 
 // Job kinds.
@@ -133,13 +157,19 @@ func New(cfg Config, st store.Store, sp *spool.Spool, pf Platform) (*Gateway, er
 	if cfg.Previews.ThumbnailSize <= 0 {
 		cfg.Previews.ThumbnailSize = previews.DefaultThumbnailSize
 	}
+	if cfg.PackageTTL <= 0 {
+		cfg.PackageTTL = 28 * 24 * time.Hour
+	}
+	if cfg.ConnectPoll <= 0 {
+		cfg.ConnectPoll = 30 * time.Second
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Gateway{cfg: cfg, store: st, spool: sp, platform: pf, log: cfg.Log, wake: make(chan struct{}, 1)}
+	g := &Gateway{cfg: cfg, store: st, spool: sp, platform: pf, log: cfg.Log}
 	if err := g.SetRules(cfg.Rules, cfg.DefaultAction); err != nil {
 		return nil, err
 	}
@@ -175,16 +205,22 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go func() { errc <- g.runner.Run(ctx) }()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var lastPoll time.Time
 	for {
 		if err := g.Schedule(ctx); err != nil && ctx.Err() == nil {
 			g.log.Error("scheduling studies", "err", err)
+		}
+		if time.Since(lastPoll) >= g.cfg.ConnectPoll {
+			lastPoll = time.Now()
+			if err := g.PollConnect(ctx); err != nil && ctx.Err() == nil {
+				g.log.Warn("polling Patient Connect", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
 			<-errc
 			return ctx.Err()
 		case <-t.C:
-		case <-g.wake:
 		}
 	}
 }

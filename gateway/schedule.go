@@ -55,6 +55,10 @@ func (g *Gateway) routeStudy(ctx context.Context, uid string) error {
 	if err != nil {
 		return err
 	}
+	pickup, err := g.pickupFor(ctx, cur)
+	if err != nil {
+		return err
+	}
 	var queue bool
 	st, err := g.store.UpdateStudy(ctx, uid, func(s *store.Study) error {
 		if s.State != store.StateReceiving {
@@ -65,7 +69,7 @@ func (g *Gateway) routeStudy(ctx context.Context, uid string) error {
 			return nil
 		}
 		s.Route, s.RouteReason = string(d.Action), d.String()
-		queue = place(s, link)
+		queue = place(s, link, pickup)
 		return nil
 	})
 	if errors.Is(err, errSkip) {
@@ -96,20 +100,32 @@ func (g *Gateway) linkFor(ctx context.Context, s store.Study) (*store.PatientLin
 }
 
 // place moves a routed study to the state its route allows now, reporting
-// whether it is ready for delivery. link is the patient's mapping, if any.
-func place(s *store.Study, link *store.PatientLink) bool {
+// whether it is ready for delivery. link is the patient's Patient Connect
+// mapping and pickup a pick-up registration waiting for a study, if any.
+// A study routed to the record of a patient who is not connected but was
+// registered for a pick-up is packaged instead: the front desk's
+// registration is the more specific decision.
+func place(s *store.Study, link *store.PatientLink, pickup *store.Pickup) bool {
 	switch route.Action(s.Route) {
 	case route.ActionRecord:
-		if link == nil {
+		if link != nil {
+			s.PersonID, s.RecordID = link.PersonID, link.RecordID
+			s.State = store.StateQueued
+			return true
+		}
+		if pickup == nil {
 			s.State = store.StateWaitingPatient
 			return false
 		}
-		s.PersonID, s.RecordID = link.PersonID, link.RecordID
-		s.State = store.StateQueued
-		return true
+		s.Route, s.RouteReason = string(route.ActionDOPU), s.RouteReason+"; no Patient Connect, pick-up registered"
+		fallthrough
 	case route.ActionDOPU:
-		s.State = store.StateWaitingPickup
-		return false
+		if pickup == nil {
+			s.State = store.StateWaitingPickup
+			return false
+		}
+		s.PickupID, s.State = pickup.ID, store.StateQueued
+		return true
 	default:
 		s.State = store.StateHeld
 		return false
@@ -154,6 +170,10 @@ func (g *Gateway) Release(ctx context.Context, uid string, action route.Action) 
 	if err != nil {
 		return err
 	}
+	pickup, err := g.pickupFor(ctx, cur)
+	if err != nil {
+		return err
+	}
 	var queue bool
 	_, err = g.store.UpdateStudy(ctx, uid, func(s *store.Study) error {
 		switch s.State {
@@ -162,7 +182,7 @@ func (g *Gateway) Release(ctx context.Context, uid string, action route.Action) 
 			return fmt.Errorf("%w: study is %s", ErrNotDeliverable, s.State)
 		}
 		s.Route, s.RouteReason, s.Error = string(action), string(action)+" (staff)", ""
-		queue = place(s, link)
+		queue = place(s, link, pickup)
 		return nil
 	})
 	if err != nil {

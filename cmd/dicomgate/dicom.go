@@ -34,29 +34,30 @@ type dicomFlags struct {
 	MaxPDU           uint32        `name:"dicom-max-pdu" env:"DICOMGATE_DICOM_MAX_PDU" default:"262144" help:"Maximum P-DATA PDU length announced."`
 }
 
-// newDICOMServer builds the server and its spool from the flags.
-func newDICOMServer(rc *runContext, dataDir string, f *dicomFlags) (*dimse.Server, *spool.Spool, error) {
-	sp, err := spool.Open(filepath.Join(dataDir, "spool"), dimse.ImplementationClassUID, dimse.ImplementationVersionName)
-	if err != nil {
-		return nil, nil, err
-	}
+// openSpool opens the spool of received instances under dataDir.
+func openSpool(dataDir string) (*spool.Spool, error) {
+	return spool.Open(filepath.Join(dataDir, "spool"), dimse.ImplementationClassUID, dimse.ImplementationVersionName)
+}
+
+// newDICOMServer builds the server from the flags, storing through h.
+func newDICOMServer(rc *runContext, h dimse.Handler, f *dicomFlags) (*dimse.Server, error) {
 	srv := &dimse.Server{
 		AETitle:                 f.AETitle,
 		MaxAssociations:         f.MaxAssociations,
 		AcceptUnknownSOPClasses: f.AcceptUnknown,
 		TransferSyntaxes:        f.TransferSyntaxes,
-		Handler:                 dimse.SpoolHandler(sp),
+		Handler:                 h,
 		Logger:                  rc.log.With("part", "dicom"),
 		UL:                      ul.Config{IdleTimeout: f.IdleTimeout, ARTIMTimeout: f.ARTIMTimeout, MaxPDULength: f.MaxPDU},
 	}
 	for _, s := range f.AllowAET {
 		r, err := dimse.ParseCallerRule(s)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		srv.AllowedCallers = append(srv.AllowedCallers, r)
 	}
-	return srv, sp, nil
+	return srv, nil
 }
 
 func (f *dicomFlags) tlsConfig() (*tls.Config, error) {
@@ -79,10 +80,11 @@ func (f *dicomFlags) tlsConfig() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// newDICOMPart is serve's DICOM listener: the C-STORE SCP writing into the
-// spool under dataDir/spool, plus the DICOM TLS listener when configured.
-func newDICOMPart(ctx context.Context, rc *runContext, dataDir string, f *dicomFlags) (servicePart, error) {
-	srv, sp, err := newDICOMServer(rc, dataDir, f)
+// newDICOMPart is serve's DICOM listener: the C-STORE SCP storing through
+// h (the gateway, which spools into sp), plus the DICOM TLS listener when
+// configured.
+func newDICOMPart(ctx context.Context, rc *runContext, sp *spool.Spool, h dimse.Handler, f *dicomFlags) (servicePart, error) {
+	srv, err := newDICOMServer(rc, h, f)
 	if err != nil {
 		return servicePart{}, err
 	}

@@ -60,7 +60,7 @@ var listenerAddr = regexp.MustCompile(`msg="dicom listener" addr=(\S+)`)
 func startServe(t *testing.T, extra ...string) (string, string) {
 	t.Helper()
 	data := t.TempDir()
-	args := append([]string{"serve", "--data", data, "--dicom-addr", "127.0.0.1:0"}, extra...)
+	args := append([]string{"serve", "--data", data, "--dicom-addr", "127.0.0.1:0", "--platform-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(dicomgateBinary(t), args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -213,16 +213,38 @@ func sentCount(t *testing.T, out string) (int, int) {
 
 // TestSendToServe sends the corpus with `dicomgate send` to `dicomgate
 // serve`, both real processes: every stored data set is the original, byte
-// for byte.
+// for byte. The gateway refuses (C000) the instances that cannot join a
+// study (no Study Instance UID, a header its parser cannot read), so the
+// sender keeps them; nothing it refused is kept.
 func TestSendToServe(t *testing.T) {
-	files := goodCorpus(t)
-	addr, data := startServe(t, "--allow-aet", "SENDER,OTHER@127.0.0.1")
-	out, err := run(t, append([]string{"send", "--aet", "SENDER", "--aec", "DICOMGATE", "--parallel", "3", addr}, files...)...)
-	if err != nil {
-		t.Fatalf("send: %v\n%s", err, out)
+	// The corpus files the gateway refuses, and why.
+	cannotJoin := map[string]string{
+		"UN_sequence.dcm":          "its header parser does not read a sequence sent as UN",
+		"no_meta_group_length.dcm": "no Study Instance UID",
+		"priv_SQ.dcm":              "no Study Instance UID",
 	}
-	if sent, failed := sentCount(t, out); sent != len(files) || failed != 0 {
-		t.Fatalf("sent %d failed %d of %d\n%s", sent, failed, len(files), out)
+	all := goodCorpus(t)
+	var files, refused []string
+	for _, f := range all {
+		if _, ok := cannotJoin[filepath.Base(f)]; ok {
+			refused = append(refused, f)
+		} else {
+			files = append(files, f)
+		}
+	}
+	if len(refused) != len(cannotJoin) {
+		t.Fatalf("corpus holds %d of the %d files expected to be refused", len(refused), len(cannotJoin))
+	}
+	addr, data := startServe(t, "--allow-aet", "SENDER,OTHER@127.0.0.1")
+	out, err := run(t, append([]string{"send", "--aet", "SENDER", "--aec", "DICOMGATE", "--parallel", "3", addr}, all...)...)
+	if err == nil {
+		t.Fatalf("send exited 0 though the gateway refuses %d files\n%s", len(refused), out)
+	}
+	if sent, failed := sentCount(t, out); sent != len(files) || failed != len(refused) {
+		t.Fatalf("sent %d failed %d; want %d and %d\n%s", sent, failed, len(files), len(refused), out)
+	}
+	if n := strings.Count(out, "status C000: cannot index"); n != len(refused) {
+		t.Fatalf("%d refusals say why, want %d\n%s", n, len(refused), out)
 	}
 	want := originals(t, files)
 	stored, _ := filepath.Glob(filepath.Join(data, "spool", "instances", "*.dcm"))

@@ -38,6 +38,10 @@ type platformFlags struct {
 	Addr      string `name:"platform-addr" env:"DICOMGATE_PLATFORM_ADDR" default:":8080" help:"Listen address of the bundled platform."`
 	PublicURL string `name:"public-url" env:"DICOMGATE_PUBLIC_URL" help:"Base URL clients reach the platform at (for blob URLs); http://localhost:PORT when empty."`
 	Disable   bool   `name:"no-platform" env:"DICOMGATE_NO_PLATFORM" help:"Do not run the bundled platform in-process."`
+
+	// bound is the loopback URL of the listener once it listens (the
+	// port of --platform-addr :0 is known only then).
+	bound string
 }
 
 // clientURL is the URL a client in this process (the gateway) reaches the
@@ -46,6 +50,9 @@ type platformFlags struct {
 func (f *platformFlags) clientURL() string {
 	if f.PublicURL != "" {
 		return strings.TrimRight(f.PublicURL, "/")
+	}
+	if f.bound != "" {
+		return f.bound
 	}
 	host, port, err := net.SplitHostPort(f.Addr)
 	if err != nil {
@@ -94,11 +101,12 @@ func newPlatformPart(ctx context.Context, rc *runContext, dataDir, dsn string, f
 		st.Close()
 		return servicePart{}, fmt.Errorf("bootstrap gateway application: %w", err)
 	}
-	run, err := startPlatform(ctx, rc, st, dataDir, f.Addr, f.PublicURL)
+	run, addr, err := startPlatform(ctx, rc, st, dataDir, f.Addr, f.PublicURL)
 	if err != nil {
 		st.Close()
 		return servicePart{}, err
 	}
+	f.bound = "http://127.0.0.1:" + portOf(addr)
 	return servicePart{name: "platform", run: func() error {
 		defer st.Close()
 		return run()
@@ -107,10 +115,10 @@ func newPlatformPart(ctx context.Context, rc *runContext, dataDir, dsn string, f
 
 // startPlatform listens on addr and returns the function that serves until
 // ctx is done.
-func startPlatform(ctx context.Context, rc *runContext, st store.Store, dataDir, addr, publicURL string) (func() error, error) {
+func startPlatform(ctx context.Context, rc *runContext, st store.Store, dataDir, addr, publicURL string) (func() error, net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("platform: %w", err)
+		return nil, nil, fmt.Errorf("platform: %w", err)
 	}
 	if publicURL == "" {
 		publicURL = "http://localhost:" + portOf(ln.Addr())
@@ -123,13 +131,13 @@ func startPlatform(ctx context.Context, rc *runContext, st store.Store, dataDir,
 	})
 	if err != nil {
 		ln.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	pages, err := web.New(web.Config{Server: srv, PublicURL: publicURL, Logger: rc.log.With("part", "patient-pages")})
 	if err != nil {
 		srv.Close()
 		ln.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	pages.Mount(srv) // patient pages and /redirect.aspx (SPEC §1)
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
@@ -150,7 +158,7 @@ func startPlatform(ctx context.Context, rc *runContext, st store.Store, dataDir,
 		}
 		<-errc
 		return ctx.Err()
-	}, nil
+	}, ln.Addr(), nil
 }
 
 func portOf(a net.Addr) string {
@@ -174,7 +182,7 @@ func (c *platformRunCmd) Run(rc *runContext) error {
 		return err
 	}
 	defer st.Close()
-	run, err := startPlatform(rc.ctx, rc, st, c.Data, c.Addr, c.PublicURL)
+	run, _, err := startPlatform(rc.ctx, rc, st, c.Data, c.Addr, c.PublicURL)
 	if err != nil {
 		return err
 	}

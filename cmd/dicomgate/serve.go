@@ -7,14 +7,19 @@ import (
 	"sync"
 )
 
-// serveCmd runs every part of the product in one process. Each part owns a
-// flag group and a start function in its own file; serve only starts them
-// together and stops them all when one fails or a signal arrives.
+// serveCmd runs every part of the product in one process: the bundled
+// platform, the gateway and its outbox, and the DICOM listener whose
+// instances the gateway takes. Each part owns a flag group and a start
+// function in its own file; serve starts them together and stops them all
+// when one fails or a signal arrives.
 type serveCmd struct {
-	Data string `name:"data" env:"DICOMGATE_DATA" default:"./data" help:"Directory for spooled DICOM files, blobs and the SQLite databases."`
-	DB   string `name:"db" env:"DICOMGATE_DB" help:"PostgreSQL DSN (postgres://…); SQLite under --data when empty."`
+	Data string `name:"data" env:"DICOMGATE_DATA" default:"./data" help:"Directory for spooled DICOM files, blobs, keys and the SQLite databases."`
+	DB   string `name:"db" env:"DICOMGATE_DB" help:"PostgreSQL DSN (postgres://…) for the platform and the gateway; SQLite under --data when empty."`
 
-	DICOM dicomFlags `embed:"" group:"DICOM listener"`
+	DICOM    dicomFlags    `embed:"" group:"DICOM listener"`
+	Platform platformFlags `embed:"" group:"Platform"`
+	Gateway  gatewayFlags  `embed:"" group:"Gateway"`
+	SMTP     smtpFlags     `embed:"" group:"Mail"`
 }
 
 // servicePart is one long-running part of serve. run blocks until ctx is
@@ -28,12 +33,37 @@ func (c *serveCmd) Run(rc *runContext) error {
 	ctx, cancel := context.WithCancel(rc.ctx)
 	defer cancel()
 
-	dicom, err := newDICOMPart(ctx, rc, c.Data, &c.DICOM)
+	platform, err := newPlatformPart(ctx, rc, c.Data, c.DB, &c.Platform)
 	if err != nil {
+		return fmt.Errorf("platform: %w", err)
+	}
+	platformURL := c.Platform.clientURL()
+	if c.Platform.Disable {
+		if c.Gateway.PlatformURL == "" {
+			return errors.New("--no-platform needs --platform-url (and --app-dir)")
+		}
+		platformURL = c.Gateway.PlatformURL
+	}
+	publicURL := c.Platform.PublicURL
+	if publicURL == "" {
+		publicURL = platformURL
+	}
+	gw, err := newGateway(ctx, rc, c.Data, c.DB, platformURL, publicURL, &c.Gateway, &c.SMTP)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	dicom, err := newDICOMPart(ctx, rc, gw.spool, gw.gw, &c.DICOM)
+	if err != nil {
+		gw.close()
 		return fmt.Errorf("dicom listener: %w", err)
 	}
-	parts := []servicePart{dicom}
+	parts := append([]servicePart{platform, dicom}, gw.parts(ctx)...)
+	return runParts(ctx, cancel, parts)
+}
 
+// runParts runs every part until all have stopped; the first to fail
+// stops the others, and its error is returned.
+func runParts(ctx context.Context, cancel context.CancelFunc, parts []servicePart) error {
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -44,7 +74,7 @@ func (c *serveCmd) Run(rc *runContext) error {
 		go func() {
 			defer wg.Done()
 			err := p.run()
-			if err != nil && !errors.Is(err, ctx.Err()) {
+			if err != nil && !errors.Is(err, context.Canceled) {
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = fmt.Errorf("%s: %w", p.name, err)

@@ -130,7 +130,7 @@ func (s *SQL) Pickups(ctx context.Context) ([]Pickup, error) {
 // FindPickup implements Store.
 func (s *SQL) FindPickup(ctx context.Context, patientID, issuer, accession string) (Pickup, error) {
 	p, err := scanPickup(s.db.QueryRowContext(ctx, s.f.rebind(`SELECT `+pickupColumns+` FROM gw_pickups
-		WHERE patient_id = ? AND issuer = ? AND study_uid = '' AND (accession = '' OR accession = ?)
+		WHERE patient_id = ? AND issuer = ? AND study_uid = '' AND state = 'registered' AND (accession = '' OR accession = ?)
 		ORDER BY id LIMIT 1`), patientID, issuer, accession))
 	return p, notFound(err, "pickup for patient")
 }

@@ -249,8 +249,9 @@ type Store interface {
 	Pickup(ctx context.Context, id int64) (Pickup, error)
 	// Pickups lists registrations, newest first.
 	Pickups(ctx context.Context) ([]Pickup, error)
-	// FindPickup returns the oldest unbound registration for the patient
-	// (and, when the registration names one, the accession number).
+	// FindPickup returns the oldest registration in state "registered" not
+	// yet bound to a study, for the patient (and, when the registration
+	// names one, the accession number).
 	FindPickup(ctx context.Context, patientID, issuer, accession string) (Pickup, error)
 	// UpdatePickup writes a registration back.
 	UpdatePickup(ctx context.Context, p Pickup) error

@@ -372,8 +372,13 @@ func testPickups(t *testing.T, s store.Store) {
 	if len(got.AnswerSealed) != 0 {
 		t.Fatalf("answer not erased: %v", got.AnswerSealed)
 	}
+	// Only registrations still waiting are found.
+	s.CreatePickup(ctx, store.Pickup{PatientID: "P2", Email: "y@example.org", FriendlyName: "Joe", Question: "Q", State: "deleted", CreatedAt: t0})
+	if _, err := s.FindPickup(ctx, "P2", "", ""); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleted registration found: %v", err)
+	}
 	all, err := s.Pickups(ctx)
-	if err != nil || len(all) != 2 || all[0].ID != p2.ID {
+	if err != nil || len(all) != 3 || all[1].ID != p2.ID {
 		t.Fatalf("Pickups = %v, %v", all, err)
 	}
 	if err := s.UpdatePickup(ctx, store.Pickup{ID: 424242}); !errors.Is(err, store.ErrNotFound) {

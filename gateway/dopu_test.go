@@ -1,0 +1,205 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	netmail "net/mail"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"dicomgate/gateway/keyfile"
+	"dicomgate/gateway/mail"
+	"dicomgate/gateway/mail/mailsql"
+	"dicomgate/gateway/route"
+	"dicomgate/gateway/store"
+	"dicomgate/mis"
+)
+
+// smtpSink is a real SMTP server on loopback that keeps what it receives.
+type smtpSink struct {
+	addr string
+	mu   sync.Mutex
+	msgs [][]byte
+}
+
+type sinkSession struct{ s *smtpSink }
+
+func (s sinkSession) Reset()                                      {}
+func (s sinkSession) Logout() error                               { return nil }
+func (s sinkSession) Mail(from string, _ *smtp.MailOptions) error { return nil }
+func (s sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error   { return nil }
+func (s sinkSession) AuthPlain(username, password string) error   { return nil }
+func (s sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.s.mu.Lock()
+	s.s.msgs = append(s.s.msgs, b)
+	s.s.mu.Unlock()
+	return nil
+}
+
+func startSMTP(t *testing.T) *smtpSink {
+	t.Helper()
+	sink := &smtpSink{}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return sinkSession{sink}, nil }))
+	srv.Domain, srv.AllowInsecureAuth = "localhost", true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.addr = ln.Addr().String()
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return sink
+}
+
+func (s *smtpSink) wait(t *testing.T, timeout time.Duration) []byte {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		if len(s.msgs) > 0 {
+			m := s.msgs[0]
+			s.mu.Unlock()
+			return m
+		}
+		s.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("no mail arrived")
+	return nil
+}
+
+var codeRE = regexp.MustCompile(`\b[B-DF-HJ-NP-TV-Z]{4}(-[B-DF-HJ-NP-TV-Z]{4}){4}\b`)
+
+// TestDOPU registers a pick-up, sends the study with storescu, and follows
+// the code from the mail the test's SMTP server receives to a pick-up on
+// the platform: the things that come out of the package, decrypted with
+// the answer, carry the original files.
+func TestDOPU(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	pf := startPlatform(t, dir)
+	sink := startSMTP(t)
+	host, port, _ := net.SplitHostPort(sink.addr)
+	var portN int
+	for _, c := range port {
+		portN = portN*10 + int(c-'0')
+	}
+	transport, err := mail.NewSMTP(mail.SMTPConfig{Host: host, Port: portN, Security: mail.SecurityNone, From: "gateway@hospital.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mails, err := mailsql.OpenSQLite(ctx, filepath.Join(dir, "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mails.Close() })
+	outbox := mail.NewOutbox(mails, transport, slog.New(slog.DiscardHandler), mail.Config{PollInterval: 50 * time.Millisecond})
+	octx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	go outbox.Run(octx)
+	key, err := keyfile.LoadOrCreate(filepath.Join(dir, "gateway.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := startGateway(t, dir, pf.client, Config{Rules: []route.Rule{{Name: "dopu", Action: route.ActionDOPU}},
+		Sealer: key, Mailer: outbox, PublicURL: pf.url, Institution: "St. Test Hospital"})
+
+	const answer = "Fluffy The Cat"
+	// The front desk's form refuses what it must.
+	for field, r := range map[string]PickupRequest{
+		"answer": {PatientID: "PAT-D", Email: "jane@example.org", FriendlyName: "Jane", Question: "Pet?", Answer: "short"},
+		"email":  {PatientID: "PAT-D", Email: "not an address", FriendlyName: "Jane", Question: "Pet?", Answer: answer},
+	} {
+		var fe *FieldError
+		if _, err := gw.gw.RegisterPickup(ctx, r); !errorsAs(err, &fe) || fe.Field != field {
+			t.Fatalf("bad %s accepted: %v", field, err)
+		}
+	}
+	reg, err := gw.gw.RegisterPickup(ctx, PickupRequest{PatientID: "PAT-D", Email: "jane@example.org",
+		FriendlyName: "Jane Doe", Question: "Name of your first pet?", Answer: answer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !codeRE.MatchString(reg.IdentityCode) || bytes.Contains(reg.AnswerSealed, []byte("Fluffy")) {
+		t.Fatalf("registration: code %q, sealed answer %q", reg.IdentityCode, reg.AnswerSealed)
+	}
+	studyUID, files := writeStudy(t, dir, "PAT-D")
+	storescu(t, gw.addr, files...)
+	st := waitState(t, gw.store, studyUID, 90*time.Second, store.StateDelivered, store.StateFailed)
+	if st.State != store.StateDelivered || st.PackageCode != reg.IdentityCode {
+		t.Fatalf("study = %+v", st)
+	}
+	after, _ := gw.store.Pickup(ctx, reg.ID)
+	if len(after.AnswerSealed) != 0 || after.StudyUID != studyUID {
+		t.Fatalf("after packaging: answer kept %v, study %q", len(after.AnswerSealed) != 0, after.StudyUID)
+	}
+
+	raw := sink.wait(t, 30*time.Second)
+	msg, err := netmail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(msg.Body)
+	text := string(raw)
+	if msg.Header.Get("To") == "" || !strings.Contains(text, reg.IdentityCode) || strings.Contains(text, "Fluffy") || strings.Contains(text, "first pet") {
+		t.Fatalf("mail: To %q, has code %v, leaks the answer or question: %v\n%s", msg.Header.Get("To"),
+			strings.Contains(text, reg.IdentityCode), strings.Contains(text, "Fluffy") || strings.Contains(text, "first pet"), body)
+	}
+	code := codeRE.FindString(text)
+
+	// The patient picks the package up with the code from the mail.
+	if err := pf.srv.PickUp(ctx, strings.ToLower(code), answer, pf.personID, pf.recordID); err != nil {
+		t.Fatalf("pick-up: %v", err)
+	}
+	things := studyThings(t, pf.client, pf.recordID, studyUID)
+	if len(things) != 1 {
+		t.Fatalf("%d things after pick-up, want 1", len(things))
+	}
+	m, err := mis.ParseMIS(things[0].Data[0].Inner, mis.V2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.BlobNames()) != 13 || len(things[0].BlobPayload.Blobs) != 13 {
+		t.Fatalf("picked-up MIS names %d blobs, payload %d; want 13", len(m.BlobNames()), len(things[0].BlobPayload.Blobs))
+	}
+	originals := map[string]string{}
+	for _, f := range files {
+		originals[sopOf(t, f)] = f
+	}
+	matched := 0
+	for _, b := range things[0].BlobPayload.Blobs {
+		var buf bytes.Buffer
+		if _, err := pf.client.DownloadBlob(ctx, b.RefURL, &buf); err != nil {
+			t.Fatalf("download %s: %v", b.Info.Name, err)
+		}
+		checkHash(t, b, buf.Bytes())
+		if orig, ok := originals[b.Info.Name]; ok {
+			want, _ := os.ReadFile(orig)
+			if !bytes.Equal(dataSet(t, buf.Bytes()), dataSet(t, want)) {
+				t.Errorf("%s: picked-up data set differs from the original", b.Info.Name)
+			}
+			matched++
+		}
+	}
+	if matched != len(files) {
+		t.Fatalf("%d of %d originals in the package", matched, len(files))
+	}
+	// Single pick-up.
+	if err := pf.srv.PickUp(ctx, code, answer, pf.personID, pf.recordID); err == nil {
+		t.Fatal("second pick-up accepted")
+	}
+}
