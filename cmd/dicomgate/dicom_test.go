@@ -60,7 +60,7 @@ var listenerAddr = regexp.MustCompile(`msg="dicom listener" addr=(\S+)`)
 func startServe(t *testing.T, extra ...string) (string, string) {
 	t.Helper()
 	data := t.TempDir()
-	args := append([]string{"serve", "--data", data, "--dicom-addr", "127.0.0.1:0", "--platform-addr", "127.0.0.1:0"}, extra...)
+	args := append([]string{"serve", "--data", data, "--dicom-addr", "127.0.0.1:0", "--platform-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(dicomgateBinary(t), args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -65,7 +65,7 @@ func (f *smtpFlags) transport() (mail.Transport, error) {
 // gatewayParts is what serve builds around the gateway.
 type gatewayParts struct {
 	gw      *gateway.Gateway
-	store   store.Store
+	store   *store.SQL
 	outbox  *mail.Outbox
 	mails   *mailsql.Store
 	spool   *spool.Spool
@@ -80,27 +80,19 @@ func (p *gatewayParts) close() {
 	}
 }
 
-// openGatewayStores opens PostgreSQL when dsn is set, else SQLite at
-// dataDir/gateway.db.
-func openGatewayStores(ctx context.Context, dataDir, dsn string) (store.Store, *mailsql.Store, error) {
-	if dsn != "" {
-		st, err := store.OpenPostgres(ctx, dsn)
-		if err != nil {
-			return nil, nil, err
-		}
-		ms, err := mailsql.OpenPostgres(ctx, dsn)
-		if err != nil {
-			st.Close()
-			return nil, nil, err
-		}
-		return st, ms, nil
-	}
-	path := filepath.Join(dataDir, "gateway.db")
-	st, err := store.OpenSQLite(ctx, path)
+// openGatewayStores opens the gateway's store and the outbox's, in one
+// database: PostgreSQL when dsn is set, else SQLite at dataDir/gateway.db.
+func openGatewayStores(ctx context.Context, dataDir, dsn string) (*store.SQL, *mailsql.Store, error) {
+	st, err := openGatewayStore(ctx, dataDir, dsn)
 	if err != nil {
 		return nil, nil, err
 	}
-	ms, err := mailsql.OpenSQLite(ctx, path)
+	var ms *mailsql.Store
+	if dsn != "" {
+		ms, err = mailsql.OpenPostgres(ctx, dsn)
+	} else {
+		ms, err = mailsql.OpenSQLite(ctx, filepath.Join(dataDir, gatewayDBName))
+	}
 	if err != nil {
 		st.Close()
 		return nil, nil, err

@@ -28,6 +28,7 @@ type cli struct {
 	Platform platformCmd `cmd:"" help:"Run or administer the bundled HealthVault-compatible platform."`
 	Preview  previewCmd  `cmd:"" help:"Render a DICOM file to a JPEG preview and thumbnail."`
 	Outbox   outboxCmd   `cmd:"" help:"List the mail outbox."`
+	Admin    adminCmd    `cmd:"" help:"Administer the admin UI's users."`
 }
 
 // runContext is what every subcommand's Run method receives: a context that

@@ -20,6 +20,7 @@ type serveCmd struct {
 	Platform platformFlags `embed:"" group:"Platform"`
 	Gateway  gatewayFlags  `embed:"" group:"Gateway"`
 	SMTP     smtpFlags     `embed:"" group:"Mail"`
+	Admin    adminFlags    `embed:"" group:"Admin UI"`
 }
 
 // servicePart is one long-running part of serve. run blocks until ctx is
@@ -57,7 +58,12 @@ func (c *serveCmd) Run(rc *runContext) error {
 		gw.close()
 		return fmt.Errorf("dicom listener: %w", err)
 	}
-	parts := append([]servicePart{platform, dicom}, gw.parts(ctx)...)
+	admin, err := newAdminPart(ctx, rc, &c.Admin, adminDeps{Gateway: gw.gw, Outbox: gw.mails, Secrets: gw.key})
+	if err != nil {
+		gw.close()
+		return fmt.Errorf("admin UI: %w", err)
+	}
+	parts := append([]servicePart{platform, dicom, admin}, gw.parts(ctx)...)
 	return runParts(ctx, cancel, parts)
 }
 

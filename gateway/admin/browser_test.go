@@ -1,0 +1,206 @@
+package admin_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"dicomgate/dimse"
+	"dicomgate/gateway"
+	"dicomgate/gateway/admin"
+	"dicomgate/gateway/route"
+	"dicomgate/gateway/store"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// needPeer skips without a peer program, or fails under
+// DICOMGATE_REQUIRE_PEERS=1.
+func needPeer(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("DICOMGATE_REQUIRE_PEERS") == "1" {
+			t.Fatalf("%s: %v", path, err)
+		}
+		t.Skipf("%s absent: %v", path, err)
+	}
+}
+
+// artifactDir is where screenshots go (gitignored).
+func artifactDir(t *testing.T) string {
+	dir, err := filepath.Abs(filepath.Join("testdata", "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestBrowser drives the UI with headless Chromium: sign in, watch a study
+// that DCMTK's storescu sends to the real DICOM listener travel to
+// delivered in the bundled platform, open it, and change a setting.
+func TestBrowser(t *testing.T) {
+	needPeer(t, chromiumPath)
+	storescu, err := exec.LookPath("storescu")
+	if err != nil {
+		needPeer(t, "/usr/bin/storescu")
+		storescu = "/usr/bin/storescu"
+	}
+	needPydicom(t)
+
+	p := startPlatform(t)
+	e := newEnv(t, func(e *env, g *gatewayConfig, c *admin.Config) {
+		c.Now = time.Now
+		// A quiet period longer than the dashboard's 2 s poll, so the
+		// browser sees the study wait before it is delivered.
+		g.QuietPeriod, g.RetryBase, g.RetryMax = 5*time.Second, 100*time.Millisecond, time.Second
+		g.Rules, g.DefaultAction = []route.Rule{{Name: "CT to the record", Modality: "CT", Action: route.ActionRecord}}, route.ActionHold
+		g.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		var err error
+		if e.gw, err = gateway.New(*g, e.db, e.sp, p.client); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	gwDone := make(chan struct{})
+	go func() { e.gw.Run(ctx); close(gwDone) }()
+	t.Cleanup(func() { cancel(); <-gwDone })
+	// CT_small.dcm's patient is connected to the platform's record.
+	if err := e.gw.LinkPatient(ctx, store.PatientLink{ExternalID: "1CT1", PersonID: p.personID, RecordID: p.recordID, AuthorizedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// The real DICOM listener, with the gateway as its handler.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsrv := &dimse.Server{AETitle: "DICOMGATE", Handler: e.gw}
+	dDone := make(chan struct{})
+	go func() { dsrv.Serve(ctx, ln); close(dDone) }()
+	t.Cleanup(func() { cancel(); <-dDone })
+	e.user("radiographer", store.RoleAdmin)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	bctx, tcancel := context.WithTimeout(bctx, 2*time.Minute)
+	defer tcancel()
+	arts := artifactDir(t)
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			buf, err := chromedp.FullScreenshot(100)(ctx, tg) // quality 100 gives a PNG
+			if err != nil {
+				return err
+			}
+			path := filepath.Join(arts, name)
+			t.Logf("screenshot %s", path)
+			return os.WriteFile(path, buf, 0o644)
+		})
+	}
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	base := e.http.URL
+
+	// Sign in.
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(css(`#username`)),
+		chromedp.SendKeys(css(`#username`), "radiographer"),
+		chromedp.SendKeys(css(`#password`), "correct horse battery"),
+		shot("01-login.png"),
+		chromedp.Click(css(`#signin`)),
+		chromedp.WaitVisible(css(`header .who`)),
+	); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	who, err := chromedp.Run(bctx, chromedp.Text(css(`header .who`)))
+	if err != nil || !strings.Contains(who, "radiographer") {
+		t.Fatalf("signed in as %q, %v", who, err)
+	}
+
+	// Send a study with DCMTK; the open dashboard shows it arrive and, by
+	// polling, reach delivered.
+	cmd := exec.Command(storescu, "-aet", "CT1", "-aec", "DICOMGATE", "127.0.0.1",
+		strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), filepath.Join(pydicomData, "CT_small.dcm"))
+	cmd.Env = append(os.Environ(), "TCP_NODELAY=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("storescu: %v\n%s", err, out)
+	}
+	st := e.studyOf("1CT1")
+	row := `tr.study[data-uid="` + st.StudyUID + `"]`
+	if err := chromedp.Do(bctx,
+		chromedp.WaitVisible(css(row+`[data-state="receiving"]`)),
+		shot("02-dashboard-received.png"),
+		chromedp.WaitVisible(css(row+`[data-state="delivered"]`)),
+		shot("03-dashboard-delivered.png"),
+	); err != nil {
+		s, _ := e.db.Study(context.Background(), st.StudyUID)
+		t.Fatalf("dashboard: %v (study is %s, error %q)", err, s.State, s.Error)
+	}
+	if s, _ := e.db.Study(context.Background(), st.StudyUID); s.State != store.StateDelivered || s.ThingID == "" {
+		t.Fatalf("study after delivery: %+v", s)
+	}
+
+	// The study page: facts, thumbnail, history.
+	if err := chromedp.Do(bctx,
+		chromedp.Click(css(row+` a`)),
+		chromedp.WaitVisible(css(`#history`)),
+	); err != nil {
+		t.Fatalf("study page: %v", err)
+	}
+	loaded, err := chromedp.Run(bctx, chromedp.Poll[bool](`(() => { const i = document.querySelector('.series img'); return !!(i && i.complete && i.naturalWidth > 0); })()`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil || !loaded {
+		t.Fatalf("thumbnail did not load: %v", err)
+	}
+	if err := chromedp.Do(bctx, shot("04-study.png")); err != nil {
+		t.Fatal(err)
+	}
+
+	// Change a setting.
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(base+"/settings"),
+		chromedp.WaitVisible(css(`#ae_title`)),
+		chromedp.SetValue(css(`#ae_title`), "RADIOLOGY_GW"),
+		chromedp.Click(css(`#save-dicom`)),
+		chromedp.WaitVisible(css(`p.flash`)),
+		shot("05-settings-saved.png"),
+	); err != nil {
+		t.Fatalf("settings: %v", err)
+	}
+	flash, err := chromedp.Run(bctx, chromedp.Text(css(`p.flash`)))
+	if err != nil || !strings.Contains(flash, "DICOM settings saved") {
+		t.Fatalf("flash after saving: %q, %v", flash, err)
+	}
+	all, err := admin.LoadSettings(context.Background(), e.db)
+	if err != nil || all.DICOM == nil || all.DICOM.AETitle != "RADIOLOGY_GW" {
+		t.Fatalf("stored DICOM settings = %+v, %v", all.DICOM, err)
+	}
+	if !e.audited("view-study", st.StudyUID) || !e.audited("settings-saved", "") {
+		t.Fatal("browser session not audited")
+	}
+}

@@ -1,0 +1,141 @@
+package admin_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"dicomgate/platform/client"
+	"dicomgate/platform/provision"
+	"dicomgate/platform/server"
+	"dicomgate/platform/store"
+	"dicomgate/platform/store/sqlite"
+)
+
+// smtpServer is a real SMTP server (emersion/go-smtp) on loopback that
+// keeps what it receives.
+type smtpServer struct {
+	addr string
+	mu   sync.Mutex
+	msgs []smtpMessage
+}
+
+type smtpMessage struct {
+	from string
+	to   []string
+	data []byte
+}
+
+func startSMTP(t *testing.T) *smtpServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &smtpServer{addr: ln.Addr().String()}
+	srv := smtp.NewServer(s)
+	srv.Domain = "localhost"
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+func (s *smtpServer) NewSession(*smtp.Conn) (smtp.Session, error) { return &smtpSession{srv: s}, nil }
+
+func (s *smtpServer) received() []smtpMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]smtpMessage(nil), s.msgs...)
+}
+
+type smtpSession struct {
+	srv *smtpServer
+	msg smtpMessage
+}
+
+func (s *smtpSession) Reset()        { s.msg = smtpMessage{} }
+func (s *smtpSession) Logout() error { return nil }
+func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.msg.from = from
+	return nil
+}
+func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.msg.to = append(s.msg.to, to)
+	return nil
+}
+func (s *smtpSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.msg.data = b
+	s.srv.mu.Lock()
+	s.srv.msgs = append(s.srv.msgs, s.msg)
+	s.srv.mu.Unlock()
+	return nil
+}
+
+// platformEnv is the bundled HealthVault-compatible platform on loopback
+// with the gateway's application registered (credentials in credsDir) and
+// one patient's record authorized for it.
+type platformEnv struct {
+	url      string
+	credsDir string
+	store    store.Store
+	client   *client.Client
+	personID string
+	recordID string
+}
+
+func startPlatform(t *testing.T) *platformEnv {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "platform.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &platformEnv{url: "http://" + ln.Addr().String(), store: st, credsDir: filepath.Join(dir, "app")}
+	srv, err := server.New(server.Config{Store: st, DataDir: filepath.Join(dir, "platform"), PublicURL: p.url,
+		Logger: slog.New(slog.DiscardHandler), GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	creds, err := provision.BootstrapApp(ctx, st, p.credsDir, "dicomgate admin test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	person, err := provision.CreatePerson(ctx, st, "jane", "Jane Doe", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := provision.CreateRecord(ctx, st, person.ID, "Jane Doe", provision.RelationshipSelf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := provision.Authorize(ctx, st, creds.AppID, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	p.personID, p.recordID = person.ID, rec.ID
+	if p.client, err = client.New(client.Config{URL: p.url, Credentials: creds, Backoff: 20 * time.Millisecond, MaxAttempts: 3}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
