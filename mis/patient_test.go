@@ -1,15 +1,11 @@
 package mis
 
-import (
-	"testing"
-
-	"dicomgate/dimse/dicomtest"
-)
+import "testing"
 
 // TestPatientIdentity checks the external patient id facts the gateway
 // routes on: the top-level Patient ID, not the ones nested in sequences.
 func TestPatientIdentity(t *testing.T) {
-	in, err := ReadFile(dicomtest.PydicomFile(t, "CT_small.dcm"))
+	in, err := ReadFile(pydicomFile(t, "test_files/CT_small.dcm"))
 	if err != nil {
 		t.Fatal(err)
 	}
