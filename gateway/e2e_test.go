@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"encoding/base64"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"dicomgate/bench/ctstudy"
 	"dicomgate/gateway/store"
 	"dicomgate/mis"
+	"dicomgate/platform/appcert"
 	"dicomgate/platform/blob"
 	"dicomgate/platform/client"
 	"dicomgate/platform/thing"
@@ -280,5 +282,41 @@ func TestPatientConnect(t *testing.T) {
 	}
 	if n := len(studyThings(t, pf.client, pf.recordID, studyUID)); n != 1 {
 		t.Fatalf("%d things, want 1", n)
+	}
+}
+
+// TestSignedDelivery signs the study's thing (SPEC §8) with the gateway's
+// certificate: the platform verifies it on PutThings, and the thing read
+// back carries a signature that verifies with that certificate, for both
+// RSA-SHA256 and RSA-SHA1.
+func TestSignedDelivery(t *testing.T) {
+	for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA1} {
+		t.Run(h.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			ctx := context.Background()
+			pf := startPlatform(t, dir)
+			creds, err := appcert.Load(filepath.Join(dir, "app"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw := startGateway(t, dir, pf.client, Config{Signer: &Signer{Key: creds.Key, Cert: creds.Cert, Hash: h}})
+			gw.gw.LinkPatient(ctx, store.PatientLink{ExternalID: "PAT-S", PersonID: pf.personID, RecordID: pf.recordID, AuthorizedAt: time.Now()})
+			studyUID, files := writeStudy(t, dir, "PAT-S")
+			storescu(t, gw.addr, files...)
+			if st := waitState(t, gw.store, studyUID, 60*time.Second, store.StateDelivered, store.StateFailed); st.State != store.StateDelivered {
+				t.Fatalf("study = %+v", st)
+			}
+			things := studyThings(t, pf.client, pf.recordID, studyUID)
+			if len(things) != 1 || things[0].SignatureInfo == nil {
+				t.Fatalf("%d things, signed: %v", len(things), len(things) == 1 && things[0].SignatureInfo != nil)
+			}
+			cert, err := thing.Verify(things[0])
+			if err != nil || !cert.Equal(creds.Cert) {
+				t.Fatalf("Verify = %v, %v", cert, err)
+			}
+			if items := things[0].SignatureInfo.SigData.BlobSignatureInfo; items == nil || len(items.Items) != 13 {
+				t.Fatalf("blob-signature-info covers %v blobs, want 13", items)
+			}
+		})
 	}
 }
