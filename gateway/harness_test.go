@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"dicomgate/dimse"
+	"dicomgate/dimse/dicomtest"
 	"dicomgate/dimse/spool"
 	"dicomgate/gateway/route"
 	"dicomgate/gateway/store"
@@ -22,20 +23,6 @@ import (
 	pstore "dicomgate/platform/store"
 	"dicomgate/platform/store/sqlite"
 )
-
-// requirePeer skips a test whose peer program is missing, or fails it when
-// DICOMGATE_REQUIRE_PEERS=1.
-func requirePeer(t *testing.T, prog string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		if os.Getenv("DICOMGATE_REQUIRE_PEERS") == "1" {
-			t.Fatalf("%s is required (DICOMGATE_REQUIRE_PEERS=1): %v", prog, err)
-		}
-		t.Skipf("%s not installed", prog)
-	}
-	return p
-}
 
 // platformEnv is a real platform server on loopback with the gateway's
 // application registered and one patient's record authorized for it.
@@ -175,7 +162,7 @@ func startGateway(t *testing.T, dir string, pf Platform, cfg Config) *gatewayEnv
 // storescu sends files to the gateway with DCMTK.
 func storescu(t *testing.T, addr string, files ...string) {
 	t.Helper()
-	bin := requirePeer(t, "storescu")
+	bin := dicomtest.LookPath(t, "storescu")
 	host, port, _ := net.SplitHostPort(addr)
 	args := append([]string{"-aet", "MODALITY", "-aec", "DICOMGATE", host, port}, files...)
 	cmd := exec.Command(bin, args...)

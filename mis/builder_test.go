@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"dicomgate/dimse/dicomtest"
 	"github.com/suyashkumar/dicom"
 )
 
@@ -118,7 +119,7 @@ func TestInstanceErrors(t *testing.T) {
 	if _, err := b.MIS(Version(3)); !errors.Is(err, ErrBadVersion) {
 		t.Errorf("version 3: %v", err)
 	}
-	if _, err := ReadFile(pydicomFile(t, "test_files/rtplan_truncated.dcm")); !errors.Is(err, ErrHeader) {
+	if _, err := ReadFile(dicomtest.PydicomFile(t, "rtplan_truncated.dcm")); !errors.Is(err, ErrHeader) {
 		t.Errorf("truncated file: %v", err)
 	}
 }

@@ -1,10 +1,10 @@
 package mis
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
+	"dicomgate/dimse/dicomtest"
 	"github.com/suyashkumar/dicom"
 )
 
@@ -86,10 +86,7 @@ var pydicomNames = []struct {
 }
 
 func TestCharsetPydicomFiles(t *testing.T) {
-	dir := filepath.Join(pydicomData, "charset_files")
-	if _, err := os.Stat(dir); err != nil {
-		missingPeer(t, "pydicom charset_files: %v", err)
-	}
+	dir := dicomtest.RequireFile(t, filepath.Join(dicomtest.PydicomData, "charset_files"))
 	for _, c := range pydicomNames {
 		t.Run(c.file, func(t *testing.T) {
 			p := filepath.Join(dir, c.file)
@@ -118,11 +115,18 @@ func TestCharsetPydicomFiles(t *testing.T) {
 // TestReadDeflated checks the fallback for the deflated transfer syntax,
 // where raw bytes are not at hand.
 func TestReadDeflated(t *testing.T) {
-	in, err := ReadFile(suyashFile(t, "6.dcm"))
+	in, err := ReadFile(dicomtest.SuyashFile(t, "6.dcm"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if in.SOPInstanceUID == "" || !in.HasPixelData {
 		t.Errorf("deflated file: %+v", in)
 	}
+}
+
+// pydicomCharsetFile returns a file of pydicom's charset_files, or skips the
+// test (fails it when peers are required).
+func pydicomCharsetFile(t testing.TB, name string) string {
+	t.Helper()
+	return dicomtest.RequireFile(t, filepath.Join(dicomtest.PydicomData, "charset_files", name))
 }

@@ -8,20 +8,22 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"dicomgate/dimse/dicomtest"
 )
 
 // fuzzSeeds returns small real and synthetic DICOM files as seeds.
 func fuzzSeeds(f *testing.F) [][]byte {
 	var paths []string
-	if m, _ := filepath.Glob(filepath.Join(pydicomData, "charset_files", "*.dcm")); len(m) > 0 {
+	if m, _ := filepath.Glob(filepath.Join(dicomtest.PydicomData, "charset_files", "*.dcm")); len(m) > 0 {
 		paths = append(paths, m...)
-	} else if requirePeers() {
+	} else if dicomtest.RequirePeers() {
 		f.Fatal("pydicom charset_files missing")
 	}
 	for _, rel := range []string{"test_files/CT_small.dcm", "test_files/rtplan.dcm", "test_files/ExplVR_BigEnd.dcm",
 		"test_files/MR_small_implicit.dcm", "test_files/image_dfl.dcm", "test_files/reportsi.dcm"} {
-		if _, err := os.Stat(filepath.Join(pydicomData, rel)); err == nil {
-			paths = append(paths, filepath.Join(pydicomData, rel))
+		if _, err := os.Stat(filepath.Join(dicomtest.PydicomData, rel)); err == nil {
+			paths = append(paths, filepath.Join(dicomtest.PydicomData, rel))
 		}
 	}
 	paths = append(paths, syntheticStudy(f, f.TempDir())...)

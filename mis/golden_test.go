@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"dicomgate/dimse/dicomtest"
 )
 
 const (
@@ -86,16 +88,16 @@ func TestGoldenMIS(t *testing.T) {
 		// supplies a study date, e.g. the day it received the instance.
 		undated bool
 	}{
-		{"suyash-pet", func(t *testing.T) []string { return []string{suyashFile(t, "1.dcm")} }, false},
-		{"suyash-mr", func(t *testing.T) []string { return []string{suyashFile(t, "3.dcm")} }, false},
-		{"suyash-cr", func(t *testing.T) []string { return []string{suyashFile(t, "4.dcm")} }, false},
-		{"suyash-ct", func(t *testing.T) []string { return []string{suyashFile(t, "5.dcm")} }, false},
-		{"pydicom-ct-small", func(t *testing.T) []string { return []string{pydicomFile(t, "test_files/CT_small.dcm")} }, false},
-		{"pydicom-rtplan", func(t *testing.T) []string { return []string{pydicomFile(t, "test_files/rtplan.dcm")} }, false},
-		{"pydicom-us-bigendian", func(t *testing.T) []string { return []string{pydicomFile(t, "test_files/ExplVR_BigEnd.dcm")} }, false},
-		{"pydicom-chrH32", func(t *testing.T) []string { return []string{pydicomFile(t, "charset_files/chrH32.dcm")} }, true},
-		{"pydicom-chrI2", func(t *testing.T) []string { return []string{pydicomFile(t, "charset_files/chrI2.dcm")} }, true},
-		{"pydicom-korean-cr", func(t *testing.T) []string { return []string{pydicomFile(t, "charset_files/chrKoreanMulti.dcm")} }, false},
+		{"suyash-pet", func(t *testing.T) []string { return []string{dicomtest.SuyashFile(t, "1.dcm")} }, false},
+		{"suyash-mr", func(t *testing.T) []string { return []string{dicomtest.SuyashFile(t, "3.dcm")} }, false},
+		{"suyash-cr", func(t *testing.T) []string { return []string{dicomtest.SuyashFile(t, "4.dcm")} }, false},
+		{"suyash-ct", func(t *testing.T) []string { return []string{dicomtest.SuyashFile(t, "5.dcm")} }, false},
+		{"pydicom-ct-small", func(t *testing.T) []string { return []string{dicomtest.PydicomFile(t, "CT_small.dcm")} }, false},
+		{"pydicom-rtplan", func(t *testing.T) []string { return []string{dicomtest.PydicomFile(t, "rtplan.dcm")} }, false},
+		{"pydicom-us-bigendian", func(t *testing.T) []string { return []string{dicomtest.PydicomFile(t, "ExplVR_BigEnd.dcm")} }, false},
+		{"pydicom-chrH32", func(t *testing.T) []string { return []string{pydicomCharsetFile(t, "chrH32.dcm")} }, true},
+		{"pydicom-chrI2", func(t *testing.T) []string { return []string{pydicomCharsetFile(t, "chrI2.dcm")} }, true},
+		{"pydicom-korean-cr", func(t *testing.T) []string { return []string{pydicomCharsetFile(t, "chrKoreanMulti.dcm")} }, false},
 		{"synthetic-multiseries", func(t *testing.T) []string { return syntheticStudy(t, t.TempDir()) }, false},
 	}
 	for _, c := range cases {

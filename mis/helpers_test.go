@@ -6,52 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"dicomgate/dimse/dicomtest"
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
-// requirePeers reports whether CI demands every peer (DICOMGATE_REQUIRE_PEERS=1).
-func requirePeers() bool { return os.Getenv("DICOMGATE_REQUIRE_PEERS") == "1" }
-
-// missingPeer skips the test, or fails it when CI requires peers.
-func missingPeer(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if requirePeers() {
-		t.Fatalf("required peer missing: "+format, args...)
-	}
-	t.Skipf("peer missing: "+format, args...)
-}
-
-const pydicomData = "/usr/lib/python3/dist-packages/pydicom/data"
-
-// pydicomFile returns a file of the Debian python3-pydicom corpus.
-func pydicomFile(t testing.TB, rel string) string {
-	t.Helper()
-	p := filepath.Join(pydicomData, rel)
-	if _, err := os.Stat(p); err != nil {
-		missingPeer(t, "pydicom corpus file %s: %v", p, err)
-	}
-	return p
-}
-
-// suyashFile returns a test file shipped with github.com/suyashkumar/dicom@v1.1.0.
-func suyashFile(t testing.TB, name string) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
-	if err != nil {
-		missingPeer(t, "go env GOMODCACHE: %v", err)
-	}
-	p := filepath.Join(strings.TrimSpace(string(out)), "github.com/suyashkumar/dicom@v1.1.0/testdata", name)
-	if _, err := os.Stat(p); err != nil {
-		missingPeer(t, "suyashkumar/dicom testdata %s: %v", p, err)
-	}
-	return p
-}
 
 // schemaDir is the official HealthVault schema folder (../shared from the repo root).
 func schemaDir(t testing.TB) string {
@@ -62,17 +24,14 @@ func schemaDir(t testing.TB) string {
 			return abs
 		}
 	}
-	missingPeer(t, "HealthVault schemas (shared/healthvault/xsd)")
+	dicomtest.MissingPeer(t, "HealthVault schemas (shared/healthvault/xsd)")
 	return ""
 }
 
 // validateMIS validates MIS data-xml of version v against the official schema with xmllint.
 func validateMIS(t testing.TB, mis []byte, v Version) {
 	t.Helper()
-	xmllint, err := exec.LookPath("xmllint")
-	if err != nil {
-		missingPeer(t, "xmllint: %v", err)
-	}
+	xmllint := dicomtest.LookPath(t, "xmllint")
 	xsd := "medical-image-study.xsd"
 	if v == V2 {
 		xsd = "medical-image-study.2.xsd"

@@ -1,11 +1,15 @@
 package mis
 
-import "testing"
+import (
+	"testing"
+
+	"dicomgate/dimse/dicomtest"
+)
 
 // TestPatientIdentity checks the external patient id facts the gateway
 // routes on: the top-level Patient ID, not the ones nested in sequences.
 func TestPatientIdentity(t *testing.T) {
-	in, err := ReadFile(pydicomFile(t, "test_files/CT_small.dcm"))
+	in, err := ReadFile(dicomtest.PydicomFile(t, "CT_small.dcm"))
 	if err != nil {
 		t.Fatal(err)
 	}

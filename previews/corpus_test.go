@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"dicomgate/dimse/dicomtest"
 )
 
 // minPSNR is the agreement required with the DCMTK reference render.
@@ -177,7 +179,7 @@ type corpusFile struct{ key, path string }
 
 func corpusFiles(t *testing.T) []corpusFile {
 	var files []corpusFile
-	root := needPydicomCorpus(t)
+	root := dicomtest.RequireFile(t, dicomtest.PydicomTestFiles)
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -189,7 +191,7 @@ func corpusFiles(t *testing.T) []corpusFile {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sdir := suyashkumarTestdata(t)
+	sdir := dicomtest.SuyashTestdata(t)
 	matches, _ := filepath.Glob(filepath.Join(sdir, "*.dcm"))
 	for _, p := range matches {
 		files = append(files, corpusFile{key: "suyashkumar/" + filepath.Base(p), path: p})
@@ -218,8 +220,8 @@ func expectFor(table map[string]outcome, key string) (outcome, bool) {
 // frame with the same VOI rule at full resolution; the others must fail
 // with the listed error.
 func TestCorpus(t *testing.T) {
-	tool := needTool(t, "dcmj2pnm", "dcmtk")
-	lsTool := needTool(t, "dcml2pnm", "dcmtk")
+	tool := dicomtest.LookPath(t, "dcmj2pnm")
+	lsTool := dicomtest.LookPath(t, "dcml2pnm")
 	table := corpusExpect()
 	files := corpusFiles(t)
 	paths := make(map[string]string, len(files))

@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"dicomgate/dimse/dicomtest"
 )
 
 // TestFDCT checks the AAN DCT against the DCT-II definition (T.81 A.3.3)
@@ -71,10 +73,7 @@ func grayPSNR(a, b *image.Gray) float64 {
 			sum += d * d
 		}
 	}
-	if sum == 0 {
-		return math.Inf(1)
-	}
-	return 10 * math.Log10(255*255/(sum/float64(w*h)))
+	return dicomtest.PSNR(sum, w*h, 8)
 }
 
 // TestEncodeGrayJPEG decodes the encoder's output with image/jpeg: sizes

@@ -7,61 +7,14 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"dicomgate/dimse/dicomtest"
 )
-
-// missingPeer skips the test when a peer it needs is absent, or fails it when
-// CI demands every peer (DICOMGATE_REQUIRE_PEERS=1).
-func missingPeer(t testing.TB, what string) {
-	t.Helper()
-	if os.Getenv("DICOMGATE_REQUIRE_PEERS") == "1" {
-		t.Fatalf("peer missing: %s (DICOMGATE_REQUIRE_PEERS=1)", what)
-	}
-	t.Skipf("peer missing: %s", what)
-}
-
-// needTool returns the path of an executable, or skips/fails.
-func needTool(t testing.TB, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		missingPeer(t, fmt.Sprintf("%s (apt-get install %s)", name, pkg))
-	}
-	return p
-}
-
-const pydicomCorpus = "/usr/lib/python3/dist-packages/pydicom/data/test_files"
-
-func needPydicomCorpus(t testing.TB) string {
-	t.Helper()
-	if _, err := os.Stat(pydicomCorpus); err != nil {
-		missingPeer(t, "pydicom test files (apt-get install python3-pydicom)")
-	}
-	return pydicomCorpus
-}
-
-// suyashkumarTestdata is the testdata directory of the suyashkumar/dicom
-// module, a dependency of this module and so in the module cache.
-func suyashkumarTestdata(t testing.TB) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
-	if err != nil {
-		missingPeer(t, "go env GOMODCACHE")
-	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), "github.com", "suyashkumar", "dicom@v1.1.0", "testdata")
-	if _, err := os.Stat(filepath.Join(dir, "1.dcm")); err != nil {
-		if err := exec.Command("go", "mod", "download", "github.com/suyashkumar/dicom@v1.1.0").Run(); err != nil {
-			missingPeer(t, "github.com/suyashkumar/dicom@v1.1.0 testdata")
-		}
-	}
-	return dir
-}
 
 // readPNM reads a binary 8-bit PGM (P5) or PPM (P6) as written by DCMTK.
 func readPNM(r io.Reader) (image.Image, error) {
@@ -141,10 +94,7 @@ func psnr(a, b image.Image) (float64, error) {
 		sum += d * d
 		n++
 	}
-	if sum == 0 {
-		return math.Inf(1), nil
-	}
-	return 10 * math.Log10(255*255/(sum/float64(n))), nil
+	return dicomtest.PSNR(sum, n, 8), nil
 }
 
 // dcmtkReference renders frame (zero-based) of path with DCMTK using the
@@ -162,7 +112,7 @@ func dcmtkReference(t testing.TB, tool, path string, frame int, voi string) (ima
 	}
 	out := filepath.Join(t.TempDir(), "ref.pnm")
 	args = append(args, "+op", path, out)
-	cmd := exec.Command(tool, args...)
+	cmd := dicomtest.Command(tool, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
@@ -182,7 +132,6 @@ func dcmtkReference(t testing.TB, tool, path string, frame int, voi string) (ima
 // extraction and the codec against an independent decoder.
 func j2kReference(t testing.TB, path string, idx int) (image.Image, error) {
 	t.Helper()
-	tool := needTool(t, "opj_decompress", "libopenjp2-tools")
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -215,41 +164,7 @@ func j2kReference(t testing.TB, path string, idx int) (image.Image, error) {
 	comps := int(binary.BigEndian.Uint16(stream[siz+38:]))
 	ssiz := stream[siz+40]
 	prec, signed := int(ssiz&0x7F)+1, ssiz&0x80 != 0
-	dir := t.TempDir()
-	inPath, outPath := filepath.Join(dir, "frame.j2k"), filepath.Join(dir, "frame.rawl")
-	if !bytes.HasPrefix(stream, []byte{0xFF, 0x4F}) {
-		inPath = filepath.Join(dir, "frame.jp2")
-	}
-	if err := os.WriteFile(inPath, stream, 0o644); err != nil {
-		return nil, err
-	}
-	if out, err := exec.Command(tool, "-quiet", "-i", inPath, "-o", outPath).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("opj_decompress: %v: %s", err, out)
-	}
-	raw, err := os.ReadFile(outPath)
-	if err != nil {
-		return nil, err
-	}
-	n := in.rows * in.cols
-	bps := 1
-	if prec > 8 {
-		bps = 2
-	}
-	if len(raw) != n*comps*bps {
-		return nil, fmt.Errorf("opj_decompress wrote %d bytes for %dx%dx%d", len(raw), in.cols, in.rows, comps)
-	}
-	// .rawl holds the components one after another, little endian.
-	pix := make([]uint16, n*comps)
-	for c := 0; c < comps; c++ {
-		for i := 0; i < n; i++ {
-			k := c*n + i
-			v := uint16(raw[k])
-			if bps == 2 {
-				v = binary.LittleEndian.Uint16(raw[2*k:])
-			}
-			pix[i*comps+c] = v
-		}
-	}
+	pix := dicomtest.OPJDecompress(t, stream, in.cols, in.rows, comps, prec)
 	frame := &rawFrame{samples: pix, width: in.cols, height: in.rows, spp: comps, precision: prec, signed: signed}
 	if comps == 3 && (in.photometric == "YBR_ICT" || in.photometric == "YBR_RCT") {
 		frame.photometric = "RGB"

@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"dicomgate/dimse/dicomtest"
 )
 
 func renderBytes(b []byte) (*Rendered, error) {
@@ -164,7 +166,7 @@ func TestPipeline(t *testing.T) {
 				return
 			}
 			if dcmtk == "" {
-				missingPeer(t, "dcm2pnm (apt-get install dcmtk)")
+				dicomtest.MissingPeer(t, "dcm2pnm (apt-get install dcmtk)")
 			}
 			path := filepath.Join(t.TempDir(), "case.dcm")
 			if err := os.WriteFile(path, c.file, 0o644); err != nil {

@@ -27,7 +27,7 @@ MF=${2:-1G}
 ROUNDS=${3:-3}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/dimse-bench.XXXXXX)}
-export TCP_NODELAY=1
+. "$ROOT/bench/dcmtk.sh" # free_port, wait_port, now, rate, median, start_storescp; TCP_NODELAY=1
 PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -36,15 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for t in storescu storescp /usr/bin/time bc; do
-	command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }
-done
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
-now() { date +%s.%N; }
-rate() { echo "scale=1; $1 / ($3 - $2)" | bc -l; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+need storescu storescp /usr/bin/time bc
 
 echo "== building"
 (cd "$ROOT" && go build -o "$WORK/dicomgate" ./cmd/dicomgate && go build -o "$WORK/ctgen" ./bench/ctstudy/cmd/ctgen)
@@ -53,15 +45,11 @@ echo "== generating $N instances"
 FILES=("$WORK"/study/*.dcm)
 
 SCP_PORT=$(free_port)
-mkdir -p "$WORK/scp"
-storescp -aet STORESCP -od "$WORK/scp" "$SCP_PORT" >/dev/null 2>&1 &
-PIDS+=($!)
+start_storescp "$WORK/scp" "$SCP_PORT"
 SYNC_PORT=$(free_port)
-mkdir -p "$WORK/scpsync"
-storescp -aet STORESCP -od "$WORK/scpsync" -xcr "sync #p/#f" -xs "$SYNC_PORT" >/dev/null 2>&1 &
-PIDS+=($!)
+start_storescp "$WORK/scpsync" "$SYNC_PORT" -xcr "sync #p/#f" -xs
 DG_PORT=$(free_port)
-"$WORK/dicomgate" serve --data "$WORK/dg" --dicom-addr "127.0.0.1:$DG_PORT" 2>"$WORK/serve.log" &
+"$WORK/dicomgate" serve --data "$WORK/dg" --dicom-addr "127.0.0.1:$DG_PORT" --platform-addr "127.0.0.1:$(free_port)" --admin-addr "127.0.0.1:$(free_port)" 2>"$WORK/serve.log" &
 PIDS+=($!)
 wait_port "$SCP_PORT"
 wait_port "$SYNC_PORT"
@@ -111,7 +99,7 @@ echo "== peak RSS receiving one $MF multi-frame instance"
 rm -rf "$WORK/scp" "$WORK/scpsync" "$WORK/study" "$WORK/dg"
 "$WORK/ctgen" -multiframe "$WORK/big.dcm" -size "$MF" >/dev/null
 MF_PORT=$(free_port)
-/usr/bin/time -v -o "$WORK/time.txt" "$WORK/dicomgate" serve --data "$WORK/dgmf" --dicom-addr "127.0.0.1:$MF_PORT" 2>"$WORK/serve-mf.log" &
+/usr/bin/time -v -o "$WORK/time.txt" "$WORK/dicomgate" serve --data "$WORK/dgmf" --dicom-addr "127.0.0.1:$MF_PORT" --platform-addr "127.0.0.1:$(free_port)" --admin-addr "127.0.0.1:$(free_port)" 2>"$WORK/serve-mf.log" &
 TPID=$!
 wait_port "$MF_PORT"
 t0=$(now); storescu -aec DICOMGATE 127.0.0.1 "$MF_PORT" "$WORK/big.dcm"; t1=$(now)

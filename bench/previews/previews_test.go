@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"dicomgate/bench/ctstudy"
 	"dicomgate/previews"
 )
 
@@ -15,11 +16,7 @@ import (
 // instance into its series preview (1024 px, so full size) and its 256 px
 // image-preview, from one decode, on one goroutine.
 func BenchmarkPreviewAndThumbnail(b *testing.B) {
-	var file bytes.Buffer
-	if err := WriteCT(&file, NewStudy(1, 1).Slice(0)); err != nil {
-		b.Fatal(err)
-	}
-	data := file.Bytes()
+	data := ctInstance(b, 1, 0)
 	opts := previews.DefaultOptions()
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
@@ -40,11 +37,8 @@ func BenchmarkPreviewAndThumbnail(b *testing.B) {
 // TestGeneratedCTRenders keeps the generator honest: its files render with
 // the CT window they carry.
 func TestGeneratedCTRenders(t *testing.T) {
-	var file bytes.Buffer
-	if err := WriteCT(&file, NewStudy(3, 7).Slice(1)); err != nil {
-		t.Fatal(err)
-	}
-	r, err := previews.Render(bytes.NewReader(file.Bytes()), int64(file.Len()), previews.Options{})
+	data := ctInstance(t, 7, 1)
+	r, err := previews.Render(bytes.NewReader(data), int64(len(data)), previews.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +51,7 @@ func TestGeneratedCTRenders(t *testing.T) {
 // decode and pixel pipeline, JPEG encoding at full size, and shrinking plus
 // encoding of the thumbnail.
 func BenchmarkStages(b *testing.B) {
-	var file bytes.Buffer
-	if err := WriteCT(&file, NewStudy(1, 1).Slice(0)); err != nil {
-		b.Fatal(err)
-	}
-	data := file.Bytes()
+	data := ctInstance(b, 1, 0)
 	opts := previews.DefaultOptions()
 	r, err := previews.Render(bytes.NewReader(data), int64(len(data)), opts)
 	if err != nil {
@@ -103,12 +93,8 @@ func BenchmarkStages(b *testing.B) {
 // BenchmarkThumbnail is the per-instance work of a study: read the file,
 // render it and write its 256 px image-preview.
 func BenchmarkThumbnail(b *testing.B) {
-	var file bytes.Buffer
-	if err := WriteCT(&file, NewStudy(1, 1).Slice(0)); err != nil {
-		b.Fatal(err)
-	}
 	path := filepath.Join(b.TempDir(), "ct.dcm")
-	if err := os.WriteFile(path, file.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(path, ctInstance(b, 1, 0), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	opts := previews.DefaultOptions()
@@ -122,4 +108,15 @@ func BenchmarkThumbnail(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// ctInstance returns slice index (0-based) of a generated CT series, its
+// noise drawn from seed, as a Part 10 file.
+func ctInstance(tb testing.TB, seed uint64, index int) []byte {
+	tb.Helper()
+	var file bytes.Buffer
+	if err := ctstudy.WriteInstance(&file, &ctstudy.Options{Seed: seed}, index, ctstudy.NewUID()); err != nil {
+		tb.Fatal(err)
+	}
+	return file.Bytes()
 }

@@ -26,7 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	benchpreviews "dicomgate/bench/previews"
+	"dicomgate/bench/ctstudy"
 	"dicomgate/previews"
 )
 
@@ -120,22 +120,11 @@ func run(n, workers, rounds int, orthanc string, skipOrthanc bool) error {
 }
 
 func writeStudy(dir string, n int) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	s, err := ctstudy.WriteSeries(dir, ctstudy.Options{Instances: n, Seed: uint64(time.Now().UnixNano())})
+	if err != nil {
 		return nil, err
 	}
-	st := benchpreviews.NewStudy(n, uint64(time.Now().UnixNano()))
-	files := make([]string, n)
-	for i := range files {
-		var buf bytes.Buffer
-		if err := benchpreviews.WriteCT(&buf, st.Slice(i)); err != nil {
-			return nil, err
-		}
-		files[i] = filepath.Join(dir, fmt.Sprintf("IM%05d.dcm", i+1))
-		if err := os.WriteFile(files[i], buf.Bytes(), 0o644); err != nil {
-			return nil, err
-		}
-	}
-	return files, nil
+	return s.Files, nil
 }
 
 // parallel runs fn for every index on workers goroutines and returns the
@@ -297,14 +286,10 @@ func (o *orthancProc) upload(files []string, workers int) ([]string, error) {
 func (o *orthancProc) fetchPreviews(ids []string, workers int) (time.Duration, error) {
 	start := time.Now()
 	err := parallel(len(ids), workers, func(i int) error {
-		req, _ := http.NewRequest(http.MethodGet, o.base+"/instances/"+ids[i]+"/preview", nil)
-		req.Header.Set("Accept", "image/jpeg")
-		resp, err := o.http.Do(req)
+		resp, n, err := o.preview(ids[i])
 		if err != nil {
 			return err
 		}
-		defer resp.Body.Close()
-		n, _ := io.Copy(io.Discard, resp.Body)
 		if resp.StatusCode != http.StatusOK || n == 0 {
 			return fmt.Errorf("preview %s: %s (%d bytes)", ids[i], resp.Status, n)
 		}
@@ -313,16 +298,29 @@ func (o *orthancProc) fetchPreviews(ids []string, workers int) (time.Duration, e
 	return time.Since(start), err
 }
 
-// describePreview fetches one preview and says what Orthanc returns.
-func (o *orthancProc) describePreview(id string) error {
-	req, _ := http.NewRequest(http.MethodGet, o.base+"/instances/"+id+"/preview", nil)
+// preview fetches the JPEG preview of an instance, reads its body to the
+// end and returns the response and the body's size.
+func (o *orthancProc) preview(id string) (*http.Response, int64, error) {
+	req, err := http.NewRequest(http.MethodGet, o.base+"/instances/"+id+"/preview", nil)
+	if err != nil {
+		return nil, 0, err
+	}
 	req.Header.Set("Accept", "image/jpeg")
 	resp, err := o.http.Do(req)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
 	n, _ := io.Copy(io.Discard, resp.Body)
+	return resp, n, nil
+}
+
+// describePreview fetches one preview and says what Orthanc returns.
+func (o *orthancProc) describePreview(id string) error {
+	resp, n, err := o.preview(id)
+	if err != nil {
+		return err
+	}
 	fmt.Printf("orthanc: %s, preview is %s, %d bytes\n", o.version(), resp.Header.Get("Content-Type"), n)
 	return nil
 }

@@ -169,22 +169,29 @@ func encodeLossless(planes [][]uint16, w, h int, o llOptions) []byte {
 					table.emit(&bw, 16)
 					continue
 				}
-				mag := d
-				if d < 0 {
-					mag = -d
-				}
-				ssss := bits.Len32(uint32(mag))
-				table.emit(&bw, byte(ssss))
-				if d < 0 {
-					d += 1<<ssss - 1
-				}
-				bw.put(uint32(d), uint(ssss))
+				bw.diff(table, d)
 			}
 		}
 		bw.flush()
 	}
 	bw.marker(mEOI, nil)
 	return bw.out
+}
+
+// diff codes the difference d as T.81 F.1.2.1 (DC) and H.1.2.2 (lossless)
+// do: its magnitude category SSSS through table, then SSSS additional bits,
+// ones' complement when d is negative.
+func (w *bitWriter) diff(table testTable, d int32) {
+	mag := d
+	if d < 0 {
+		mag = -d
+	}
+	ssss := bits.Len32(uint32(mag))
+	table.emit(w, byte(ssss))
+	if d < 0 {
+		d += 1<<ssss - 1
+	}
+	w.put(uint32(d), uint(ssss))
 }
 
 // DC-only DCT test streams: a DC table over categories 0..11 and an AC
@@ -227,16 +234,7 @@ func encodeDCOnly(w, h int, comps []dcComponent, ri int, interleaved bool) []byt
 		v := comps[c].dc[by*mcusX*comps[c].h+bx]
 		d := v - *pred
 		*pred = v
-		mag := d
-		if d < 0 {
-			mag = -d
-		}
-		s := bits.Len32(uint32(mag))
-		dcTable.emit(&bw, byte(s))
-		if d < 0 {
-			d += 1<<s - 1
-		}
-		bw.put(uint32(d), uint(s))
+		bw.diff(dcTable, d)
 		eobTable.emit(&bw, 0)
 	}
 	scan := func(cs []int, nx, ny int, unit func(mx, my int, preds []int32)) {

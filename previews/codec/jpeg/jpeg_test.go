@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"dicomgate/dimse/dicomtest"
 )
 
 func TestHuffmanDecode(t *testing.T) {
@@ -438,11 +440,11 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeDCOnly(16, 16, []dcComponent{{h: 2, v: 2, dc: make([]int32, 4)}, {h: 1, v: 1, dc: make([]int32, 1)}}, 1, true))
 	// Frames of the pydicom corpus when it is installed.
 	for _, name := range []string{"JPGExtended.dcm", "SC_rgb_jpeg_gdcm.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm", "SC_jpeg_no_color_transform.dcm"} {
-		p := filepath.Join(pydicomCorpus, name)
+		p := filepath.Join(dicomtest.PydicomTestFiles, name)
 		if _, err := os.Stat(p); err != nil {
 			continue
 		}
-		for _, fr := range readDICOM(f, p).encapsulated {
+		for _, fr := range dicomtest.ReadPixels(f, p).Frames(f, dicomtest.StartJPEG) {
 			f.Add(fr)
 		}
 	}

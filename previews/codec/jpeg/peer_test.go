@@ -1,10 +1,11 @@
 package jpeg
 
 import (
-	"math"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"dicomgate/dimse/dicomtest"
 )
 
 // variant is a JPEG-compressed DICOM file to check against DCMTK: either a
@@ -16,11 +17,11 @@ type variant struct {
 }
 
 func corpus(name string) func(testing.TB) string {
-	return func(t testing.TB) string { return corpusFile(t, name) }
+	return func(t testing.TB) string { return dicomtest.PydicomFile(t, name) }
 }
 
 func suyash(name string) func(testing.TB) string {
-	return func(t testing.TB) string { return suyashFile(t, name) }
+	return func(t testing.TB) string { return dicomtest.SuyashFile(t, name) }
 }
 
 // peerCase is one frame decoded by us and by dcmdjpeg.
@@ -28,7 +29,7 @@ type peerCase struct {
 	name      string
 	bitstream []byte
 	want      []uint16 // dcmdjpeg +cn +px output, interleaved
-	p         dicomPixels
+	p         dicomtest.Pixels
 }
 
 // peerCases compresses each variant with dcmcjpeg where needed,
@@ -36,25 +37,23 @@ type peerCase struct {
 // colour-by-pixel, and returns every frame of every file.
 func peerCases(t *testing.T, vs []variant) []peerCase {
 	t.Helper()
-	needTools(t, "dcmcjpeg", "dcmdjpeg")
+	dicomtest.LookPath(t, "dcmcjpeg")
+	dicomtest.LookPath(t, "dcmdjpeg")
 	dir := t.TempDir()
 	var cases []peerCase
 	for i, v := range vs {
 		in := v.src(t)
 		if v.opts != nil {
 			out := filepath.Join(dir, "c"+itoa(i)+".dcm")
-			dcmtk(t, "dcmcjpeg", append(append([]string{}, v.opts...), in, out)...)
+			dicomtest.Run(t, "dcmcjpeg", append(append([]string{}, v.opts...), in, out)...)
 			in = out
 		}
 		dec := filepath.Join(dir, "d"+itoa(i)+".dcm")
-		dcmtk(t, "dcmdjpeg", "+cn", "+px", in, dec)
-		enc := readDICOM(t, in)
-		ref := readDICOM(t, dec)
-		if len(enc.encapsulated) == 0 {
-			t.Fatalf("%s: not encapsulated", v.name)
-		}
-		for f, bs := range enc.encapsulated {
-			want, err := nativeSamples(ref, f)
+		dicomtest.Run(t, "dcmdjpeg", "+cn", "+px", in, dec)
+		enc := dicomtest.ReadPixels(t, in)
+		ref := dicomtest.ReadPixels(t, dec)
+		for f, bs := range enc.Frames(t, dicomtest.StartJPEG) {
+			want, err := ref.NativeSamples(f)
 			if err != nil {
 				t.Fatalf("%s frame %d: %v", v.name, f, err)
 			}
@@ -106,11 +105,7 @@ func losslessVariants() []variant {
 func TestLosslessBitExactAgainstDCMTK(t *testing.T) {
 	for _, c := range peerCases(t, losslessVariants()) {
 		t.Run(c.name, func(t *testing.T) {
-			img, err := Decode(c.bitstream)
-			if err != nil {
-				t.Fatalf("Decode: %v", err)
-			}
-			checkShape(t, img, c)
+			img := c.decode(t)
 			if img.Precision > 16 || img.Precision < 2 {
 				t.Fatalf("precision %d", img.Precision)
 			}
@@ -126,14 +121,21 @@ func TestLosslessBitExactAgainstDCMTK(t *testing.T) {
 	}
 }
 
-func checkShape(t *testing.T, img *Image, c peerCase) {
+// decode decodes the case's bitstream and checks the image has the
+// DICOM file's size and dcmdjpeg's number of samples.
+func (c peerCase) decode(t *testing.T) *Image {
 	t.Helper()
-	if img.Width != c.p.cols || img.Height != c.p.rows || img.Components != c.p.spp {
-		t.Fatalf("got %dx%dx%d, DICOM says %dx%dx%d", img.Width, img.Height, img.Components, c.p.cols, c.p.rows, c.p.spp)
+	img, err := Decode(c.bitstream)
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if img.Width != c.p.Columns || img.Height != c.p.Rows || img.Components != c.p.SamplesPerPixel {
+		t.Fatalf("got %dx%dx%d, DICOM says %dx%dx%d", img.Width, img.Height, img.Components, c.p.Columns, c.p.Rows, c.p.SamplesPerPixel)
 	}
 	if len(img.Pix) != len(c.want) {
 		t.Fatalf("got %d samples, dcmdjpeg %d", len(img.Pix), len(c.want))
 	}
+	return img
 }
 
 // lossyVariants covers the corpus's baseline and extended files and
@@ -179,11 +181,7 @@ func psnr(got, want []uint16, precision int) (float64, int) {
 		sse += float64(d * d)
 		maxDiff = max(maxDiff, d, -d)
 	}
-	if sse == 0 {
-		return math.Inf(1), 0
-	}
-	peak := float64(int(1)<<precision - 1)
-	return 10 * math.Log10(peak*peak*float64(len(got))/sse), maxDiff
+	return dicomtest.PSNR(sse, len(got), precision), maxDiff
 }
 
 // TestLossyAgainstDCMTK checks that baseline, extended and progressive
@@ -192,11 +190,7 @@ func psnr(got, want []uint16, precision int) (float64, int) {
 func TestLossyAgainstDCMTK(t *testing.T) {
 	for _, c := range peerCases(t, lossyVariants()) {
 		t.Run(c.name, func(t *testing.T) {
-			img, err := Decode(c.bitstream)
-			if err != nil {
-				t.Fatalf("Decode: %v", err)
-			}
-			checkShape(t, img, c)
+			img := c.decode(t)
 			p, maxDiff := psnr(img.Pix, c.want, img.Precision)
 			t.Logf("%s: %dx%dx%d P=%d PSNR %.1f dB, max |diff| %d", c.name, img.Width, img.Height, img.Components, img.Precision, p, maxDiff)
 			if p < 35 {
@@ -211,7 +205,7 @@ func TestLossyAgainstDCMTK(t *testing.T) {
 // they quantise identically, so the coefficients, and our output, must
 // agree exactly.
 func TestProgressiveMatchesSequential(t *testing.T) {
-	needTools(t, "dcmcjpeg")
+	dicomtest.LookPath(t, "dcmcjpeg")
 	dir := t.TempDir()
 	for _, src := range []variant{
 		{"MR_small(12-bit)", corpus("MR_small.dcm"), nil},
@@ -222,8 +216,8 @@ func TestProgressiveMatchesSequential(t *testing.T) {
 			decoded := map[string]*Image{}
 			for _, process := range []string{"+ee", "+ep", "+es"} {
 				out := filepath.Join(dir, process+".dcm")
-				dcmtk(t, "dcmcjpeg", process, in, out)
-				img, err := Decode(readDICOM(t, out).encapsulated[0])
+				dicomtest.Run(t, "dcmcjpeg", process, in, out)
+				img, err := Decode(dicomtest.ReadPixels(t, out).Frames(t, dicomtest.StartJPEG)[0])
 				if err != nil {
 					t.Fatalf("%s: %v", process, err)
 				}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"dicomgate/dimse/dicomtest"
 )
 
 // source is an uncompressed picture handed to opj_compress.
@@ -17,18 +19,19 @@ type source struct {
 	pix            []uint16 // interleaved
 }
 
-// writeRawl writes pix as opj_compress's little-endian planar raw format.
-func (s source) writeRawl(t testing.TB, path string) {
-	t.Helper()
+// rawl returns w×h pixels of nc interleaved components of the given
+// precision in OpenJPEG's .rawl layout: the components one after the
+// other, one byte per sample up to 8 bits, else two, little endian.
+func rawl(pix []uint16, w, h, nc, bits int) []byte {
 	bps := 1
-	if s.bits > 8 {
+	if bits > 8 {
 		bps = 2
 	}
-	n := s.w * s.h
-	raw := make([]byte, n*s.nc*bps)
-	for c := range s.nc {
+	n := w * h
+	raw := make([]byte, n*nc*bps)
+	for c := range nc {
 		for i := range n {
-			v := s.pix[i*s.nc+c]
+			v := pix[i*nc+c]
 			k := c*n + i
 			if bps == 1 {
 				raw[k] = byte(v)
@@ -37,9 +40,7 @@ func (s source) writeRawl(t testing.TB, path string) {
 			}
 		}
 	}
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	return raw
 }
 
 func (s source) rawFormat() string {
@@ -55,9 +56,11 @@ func (s source) encode(t testing.TB, args ...string) []byte {
 	t.Helper()
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.rawl")
-	s.writeRawl(t, in)
+	if err := os.WriteFile(in, rawl(s.pix, s.w, s.h, s.nc, s.bits), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(dir, "out.j2k")
-	run(t, "opj_compress", append([]string{"-i", in, "-F", s.rawFormat(), "-o", out}, args...)...)
+	dicomtest.Run(t, "opj_compress", append([]string{"-i", in, "-F", s.rawFormat(), "-o", out}, args...)...)
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -68,14 +71,17 @@ func (s source) encode(t testing.TB, args ...string) []byte {
 // dicomSource reads the native pixel data of a DICOM file.
 func dicomSource(t testing.TB, path string, bits int, signed bool) source {
 	t.Helper()
-	d := readDICOM(t, path, true)
-	pix := d.nativeFrame(t, 0)
-	if bits < 16 && d.bitsAllocated == 16 {
+	d := dicomtest.ReadPixels(t, path)
+	pix, err := d.NativeSamples(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bits < 16 && d.BitsAllocated == 16 {
 		for i, v := range pix {
 			pix[i] = v & (1<<uint(bits) - 1)
 		}
 	}
-	return source{name: filepath.Base(path), w: d.cols, h: d.rows, nc: d.spp, bits: bits, signed: signed, pix: pix}
+	return source{name: filepath.Base(path), w: d.Columns, h: d.Rows, nc: d.SamplesPerPixel, bits: bits, signed: signed, pix: pix}
 }
 
 // TestEncodedByOpenJPEG encodes real and synthetic pictures with
@@ -85,12 +91,10 @@ func dicomSource(t testing.TB, path string, bits int, signed bool) source {
 // with opj_decompress: reversible streams bit-exact, irreversible ones
 // within 35 dB PSNR.
 func TestEncodedByOpenJPEG(t *testing.T) {
-	requireTool(t, "opj_compress")
-	requireTool(t, "opj_decompress")
-	ct := filepath.Join(pydicomDir, "CT_small.dcm")
-	rgb := filepath.Join(pydicomDir, "SC_rgb_jpeg_dcmd.dcm")
-	requireFile(t, ct)
-	requireFile(t, rgb)
+	dicomtest.LookPath(t, "opj_compress")
+	dicomtest.LookPath(t, "opj_decompress")
+	ct := dicomtest.PydicomFile(t, "CT_small.dcm")
+	rgb := dicomtest.PydicomFile(t, "SC_rgb_jpeg_dcmd.dcm")
 	sources := []source{
 		dicomSource(t, ct, 16, true),
 		dicomSource(t, rgb, 8, false),

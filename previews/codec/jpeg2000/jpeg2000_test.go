@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"dicomgate/dimse/dicomtest"
 )
 
 // golden lists the committed streams (testdata/PROVENANCE.md) with the
@@ -35,24 +37,7 @@ var golden = []struct {
 }
 
 func rawlSHA(img *Image) string {
-	n := img.Width * img.Height
-	bps := 1
-	if img.Precision > 8 {
-		bps = 2
-	}
-	b := make([]byte, n*img.Components*bps)
-	for c := range img.Components {
-		for i := range n {
-			v := img.Pix[i*img.Components+c]
-			k := c*n + i
-			if bps == 1 {
-				b[k] = byte(v)
-			} else {
-				binary.LittleEndian.PutUint16(b[2*k:], v)
-			}
-		}
-	}
-	s := sha256.Sum256(b)
+	s := sha256.Sum256(rawl(img.Pix, img.Width, img.Height, img.Components, img.Precision))
 	return hex.EncodeToString(s[:])
 }
 
@@ -493,7 +478,7 @@ func FuzzDecode(f *testing.F) {
 // BenchmarkDecode512x512x16 decodes a 512×512 16-bit CT-like image that
 // opj_compress encoded losslessly (5/3, default options).
 func BenchmarkDecode512x512x16(b *testing.B) {
-	requireTool(b, "opj_compress")
+	dicomtest.LookPath(b, "opj_compress")
 	src := source{name: "ct", w: 512, h: 512, nc: 1, bits: 16, pix: syntheticCT(512, 512, 65535)}
 	stream := src.encode(b)
 	img, err := Decode(stream)

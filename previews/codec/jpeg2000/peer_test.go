@@ -1,57 +1,12 @@
 package jpeg2000
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
-)
 
-// opjDecode runs opj_decompress on a codestream (or JP2 file) and returns
-// its samples, components interleaved, as the Image's Pix layout.
-func opjDecode(t testing.TB, stream []byte, w, h, nc, prec int) []uint16 {
-	t.Helper()
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in.j2k")
-	if !bytes.HasPrefix(stream, []byte{0xFF, 0x4F}) {
-		in = filepath.Join(dir, "in.jp2")
-	}
-	if err := os.WriteFile(in, stream, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out.rawl")
-	run(t, "opj_decompress", "-quiet", "-i", in, "-o", out)
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bps := 1
-	if prec > 8 {
-		bps = 2
-	}
-	n := w * h
-	if len(raw) != n*nc*bps {
-		t.Fatalf("opj_decompress wrote %d bytes for %dx%dx%d, precision %d", len(raw), w, h, nc, prec)
-	}
-	pix := make([]uint16, n*nc)
-	for c := range nc {
-		for i := range n {
-			// .rawl stores the components one after the other.
-			k := c*n + i
-			var v uint16
-			if bps == 1 {
-				v = uint16(raw[k])
-			} else {
-				v = binary.LittleEndian.Uint16(raw[2*k:])
-			}
-			pix[i*nc+c] = v
-		}
-	}
-	return pix
-}
+	"dicomgate/dimse/dicomtest"
+)
 
 // sampleValue interprets v as a prec-bit sample.
 func sampleValue(v uint16, prec int, signed bool) int {
@@ -73,7 +28,7 @@ func compareOPJ(t *testing.T, stream []byte, minPSNR float64) (exact bool, psnr 
 	if err != nil {
 		t.Fatalf("Decode: %v", err)
 	}
-	want := opjDecode(t, stream, img.Width, img.Height, img.Components, img.Precision)
+	want := dicomtest.OPJDecompress(t, stream, img.Width, img.Height, img.Components, img.Precision)
 	var se float64
 	bad := 0
 	for i := range want {
@@ -93,8 +48,7 @@ func compareOPJ(t *testing.T, stream []byte, minPSNR float64) (exact bool, psnr 
 	if bad == 0 {
 		return true, math.Inf(1)
 	}
-	peak := float64(int(1)<<uint(img.Precision) - 1)
-	psnr = 10 * math.Log10(peak*peak/(se/float64(len(want))))
+	psnr = dicomtest.PSNR(se, len(want), img.Precision)
 	t.Logf("%d of %d samples differ, PSNR %.2f dB", bad, len(want), psnr)
 	if psnr < minPSNR {
 		t.Fatalf("PSNR %.2f dB below %.0f dB", psnr, minPSNR)
@@ -106,10 +60,8 @@ func compareOPJ(t *testing.T, stream []byte, minPSNR float64) (exact bool, psnr 
 // DICOM sequence delimiter overwrote part of SIZ; opj_decompress rejects it
 // too) fails with a typed error.
 func TestCorpusBroken(t *testing.T) {
-	p := filepath.Join(pydicomDir, "JPEG2000-embedded-sequence-delimiter.dcm")
-	requireFile(t, p)
-	d := readDICOM(t, p, false)
-	for _, s := range d.frameStreams(t) {
+	p := dicomtest.PydicomFile(t, "JPEG2000-embedded-sequence-delimiter.dcm")
+	for _, s := range dicomtest.ReadPixels(t, p).Frames(t, dicomtest.StartJPEG2000) {
 		if _, err := Decode(s); !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) {
 			t.Fatalf("damaged codestream: error %v", err)
 		}
@@ -119,7 +71,7 @@ func TestCorpusBroken(t *testing.T) {
 // TestCorpusAgainstOpenJPEG decodes the JPEG 2000 files of the pydicom
 // corpus; lossless ones must be bit-exact.
 func TestCorpusAgainstOpenJPEG(t *testing.T) {
-	requireTool(t, "opj_decompress")
+	dicomtest.LookPath(t, "opj_decompress")
 	files := []struct {
 		name     string
 		lossless bool
@@ -133,10 +85,8 @@ func TestCorpusAgainstOpenJPEG(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(f.name, func(t *testing.T) {
-			p := filepath.Join(pydicomDir, f.name)
-			requireFile(t, p)
-			d := readDICOM(t, p, false)
-			for i, s := range d.frameStreams(t) {
+			p := dicomtest.PydicomFile(t, f.name)
+			for i, s := range dicomtest.ReadPixels(t, p).Frames(t, dicomtest.StartJPEG2000) {
 				exact, psnr := compareOPJ(t, s, 35)
 				if f.lossless && !exact {
 					t.Fatalf("frame %d: lossless stream not bit-exact (PSNR %.2f)", i, psnr)

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"dicomgate/dimse/dicomtest"
 )
 
 // golden lists the committed streams (testdata/PROVENANCE.md) with the
@@ -365,12 +367,12 @@ func writeDataset(t testing.TB, path string, w, h int, pix []uint16) {
 // BenchmarkDecode512x512x16 decodes a 512×512 16-bit CT-like image that
 // dcmcjpls encoded losslessly.
 func BenchmarkDecode512x512x16(b *testing.B) {
-	requireTool(b, "dcmcjpls")
+	dicomtest.LookPath(b, "dcmcjpls")
 	dir := b.TempDir()
 	pix := syntheticCT(512, 512)
 	writeDataset(b, filepath.Join(dir, "in.dcm"), 512, 512, pix)
-	run(b, "dcmcjpls", "-f", filepath.Join(dir, "in.dcm"), filepath.Join(dir, "out.dcm"))
-	streams := readDICOM(b, filepath.Join(dir, "out.dcm"), false).frameStreams(b)
+	dicomtest.Run(b, "dcmcjpls", "-f", filepath.Join(dir, "in.dcm"), filepath.Join(dir, "out.dcm"))
+	streams := dicomtest.ReadPixels(b, filepath.Join(dir, "out.dcm")).Frames(b, dicomtest.StartJPEG)
 	img, err := Decode(streams[0])
 	if err != nil {
 		b.Fatal(err)

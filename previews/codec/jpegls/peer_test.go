@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+
+	"dicomgate/dimse/dicomtest"
 )
 
 // compareWithDCMTK decodes every frame of the JPEG-LS DICOM file in with
@@ -11,18 +13,21 @@ import (
 func compareWithDCMTK(t *testing.T, in string) {
 	t.Helper()
 	ref := filepath.Join(t.TempDir(), "ref.dcm")
-	run(t, "dcmdjpls", in, ref)
-	comp := readDICOM(t, in, false)
-	want := readDICOM(t, ref, true)
-	for i, stream := range comp.frameStreams(t) {
+	dicomtest.Run(t, "dcmdjpls", in, ref)
+	comp := dicomtest.ReadPixels(t, in)
+	want := dicomtest.ReadPixels(t, ref)
+	for i, stream := range comp.Frames(t, dicomtest.StartJPEG) {
 		img, err := Decode(stream)
 		if err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
-		if img.Width != comp.cols || img.Height != comp.rows || img.Components != comp.spp {
-			t.Fatalf("frame %d: got %dx%dx%d, DICOM says %dx%dx%d", i, img.Width, img.Height, img.Components, comp.cols, comp.rows, comp.spp)
+		if img.Width != comp.Columns || img.Height != comp.Rows || img.Components != comp.SamplesPerPixel {
+			t.Fatalf("frame %d: got %dx%dx%d, DICOM says %dx%dx%d", i, img.Width, img.Height, img.Components, comp.Columns, comp.Rows, comp.SamplesPerPixel)
 		}
-		exp := want.nativeFrame(t, i)
+		exp, err := want.NativeSamples(i)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
 		// Samples are compared as coded: DCMTK sign-extends signed data
 		// with BitsStored < BitsAllocated, the codec does not.
 		mask := uint16(1<<uint(img.Precision) - 1)
@@ -44,12 +49,10 @@ func compareWithDCMTK(t *testing.T, in string) {
 
 // TestCorpusAgainstDCMTK decodes the JPEG-LS files of the pydicom corpus.
 func TestCorpusAgainstDCMTK(t *testing.T) {
-	requireTool(t, "dcmdjpls")
+	dicomtest.LookPath(t, "dcmdjpls")
 	for _, name := range []string{"MR_small_jpeg_ls_lossless.dcm"} {
 		t.Run(name, func(t *testing.T) {
-			p := filepath.Join(pydicomDir, name)
-			requireFile(t, p)
-			compareWithDCMTK(t, p)
+			compareWithDCMTK(t, dicomtest.PydicomFile(t, name))
 		})
 	}
 }
@@ -58,23 +61,23 @@ func TestCorpusAgainstDCMTK(t *testing.T) {
 // every interleave mode, lossless and near-lossless, with default and
 // custom preset parameters, and checks Decode matches dcmdjpls.
 func TestEncodedByDCMTK(t *testing.T) {
-	requireTool(t, "dcmcjpls")
-	requireTool(t, "dcmdjpls")
-	suyash := suyashTestdata(t)
+	dicomtest.LookPath(t, "dcmcjpls")
+	dicomtest.LookPath(t, "dcmdjpls")
+	pydicom, suyash := dicomtest.PydicomTestFiles, dicomtest.SuyashTestdata(t)
 	// DCMTK refuses near-lossless coding of signed pixel data, so signed
 	// sources get the lossless variants only.
 	sources := []struct {
 		path   string
 		signed bool
 	}{
-		{filepath.Join(pydicomDir, "CT_small.dcm"), true},          // 16-bit signed
-		{filepath.Join(pydicomDir, "MR_small.dcm"), true},          // 16-bit signed
-		{filepath.Join(pydicomDir, "SC_rgb_jpeg_dcmd.dcm"), false}, // RGB 8-bit
-		{filepath.Join(pydicomDir, "ExplVR_BigEnd.dcm"), false},    // RGB, big endian
-		{filepath.Join(pydicomDir, "image_dfl.dcm"), false},        // 8-bit, deflated
-		{filepath.Join(suyash, "3.dcm"), false},                    // MR
-		{filepath.Join(suyash, "5.dcm"), false},                    // CT, 2 frames
-		{filepath.Join(suyash, "1.dcm"), true},                     // PET
+		{filepath.Join(pydicom, "CT_small.dcm"), true},          // 16-bit signed
+		{filepath.Join(pydicom, "MR_small.dcm"), true},          // 16-bit signed
+		{filepath.Join(pydicom, "SC_rgb_jpeg_dcmd.dcm"), false}, // RGB 8-bit
+		{filepath.Join(pydicom, "ExplVR_BigEnd.dcm"), false},    // RGB, big endian
+		{filepath.Join(pydicom, "image_dfl.dcm"), false},        // 8-bit, deflated
+		{filepath.Join(suyash, "3.dcm"), false},                 // MR
+		{filepath.Join(suyash, "5.dcm"), false},                 // CT, 2 frames
+		{filepath.Join(suyash, "1.dcm"), true},                  // PET
 	}
 	variants := []struct {
 		name     string
@@ -93,18 +96,18 @@ func TestEncodedByDCMTK(t *testing.T) {
 		{"custom-near3", []string{"+en", "+md", "3", "+t1", "9", "+t2", "20", "+t3", "60", "+rs", "100"}, 1, true, true},
 	}
 	for _, src := range sources {
-		requireFile(t, src.path)
+		dicomtest.RequireFile(t, src.path)
 		for _, v := range variants {
 			if v.nearLoss && src.signed {
 				continue
 			}
 			t.Run(fmt.Sprintf("%s/%s", filepath.Base(src.path), v.name), func(t *testing.T) {
 				out := filepath.Join(t.TempDir(), "ls.dcm")
-				run(t, "dcmcjpls", append(v.args, src.path, out)...)
-				comp := readDICOM(t, out, false)
-				first := comp.frameStreams(t)[0]
+				dicomtest.Run(t, "dcmcjpls", append(v.args, src.path, out)...)
+				comp := dicomtest.ReadPixels(t, out)
+				first := comp.Frames(t, dicomtest.StartJPEG)[0]
 				ilv, near, lse := streamInfo(first)
-				if comp.spp > 1 && ilv != v.ilv {
+				if comp.SamplesPerPixel > 1 && ilv != v.ilv {
 					t.Errorf("dcmcjpls wrote interleave mode %d, want %d", ilv, v.ilv)
 				}
 				// DCMTK also writes LSE for MAXVAL below 2^P-1, so only its

@@ -2,9 +2,12 @@ package rle
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"dicomgate/dimse/dicomtest"
 )
 
 // variant is an RLE file to check against DCMTK: a corpus file as is, or
@@ -16,11 +19,11 @@ type variant struct {
 }
 
 func corpus(name string) func(testing.TB) string {
-	return func(t testing.TB) string { return corpusFile(t, name) }
+	return func(t testing.TB) string { return dicomtest.PydicomFile(t, name) }
 }
 
 func suyash(name string) func(testing.TB) string {
-	return func(t testing.TB) string { return suyashFile(t, name) }
+	return func(t testing.TB) string { return dicomtest.SuyashFile(t, name) }
 }
 
 // rleVariants covers pydicom's RLE files (8/16/32 bit, grey and RGB,
@@ -50,29 +53,27 @@ func rleVariants() []variant {
 // TestBitExactAgainstDCMTK decodes every frame and compares it byte for
 // byte with dcmdrle's output.
 func TestBitExactAgainstDCMTK(t *testing.T) {
-	needTools(t, "dcmcrle", "dcmdrle")
+	dicomtest.LookPath(t, "dcmcrle")
+	dicomtest.LookPath(t, "dcmdrle")
 	dir := t.TempDir()
 	for i, v := range rleVariants() {
 		in := v.src(t)
 		if v.compress {
 			out := filepath.Join(dir, "c"+strconv.Itoa(i)+".dcm")
-			dcmtk(t, "dcmcrle", in, out)
+			dicomtest.Run(t, "dcmcrle", in, out)
 			in = out
 		}
 		dec := filepath.Join(dir, "d"+strconv.Itoa(i)+".dcm")
-		dcmtk(t, "dcmdrle", in, dec)
-		enc := readDICOM(t, in)
-		ref := readDICOM(t, dec)
-		if len(enc.encapsulated) == 0 {
-			t.Fatalf("%s: not encapsulated", v.name)
-		}
-		for f, frame := range enc.encapsulated {
+		dicomtest.Run(t, "dcmdrle", in, dec)
+		enc := dicomtest.ReadPixels(t, in)
+		ref := dicomtest.ReadPixels(t, dec)
+		for f, frame := range enc.Frames(t, dicomtest.StartNone) {
 			t.Run(v.name+"/frame"+strconv.Itoa(f), func(t *testing.T) {
 				want, err := nativePlanar(ref, f)
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := Decode(frame, enc.rows, enc.cols, enc.spp, enc.bitsAllocated)
+				got, err := Decode(frame, enc.Rows, enc.Columns, enc.SamplesPerPixel, enc.BitsAllocated)
 				if err != nil {
 					t.Fatalf("Decode: %v", err)
 				}
@@ -87,4 +88,27 @@ func TestBitExactAgainstDCMTK(t *testing.T) {
 			})
 		}
 	}
+}
+
+// nativePlanar returns frame f of native pixel data with planar
+// configuration 1, as Decode returns it, whatever the file's planar
+// configuration.
+func nativePlanar(p dicomtest.Pixels, f int) ([]byte, error) {
+	bps := p.BitsAllocated / 8
+	px := p.Rows * p.Columns
+	n := px * p.SamplesPerPixel * bps
+	if bps < 1 || (f+1)*n > len(p.Native) {
+		return nil, fmt.Errorf("native data of %d bytes too short for frame %d", len(p.Native), f)
+	}
+	raw := p.Native[f*n : (f+1)*n]
+	if p.PlanarConfiguration == 1 || p.SamplesPerPixel == 1 {
+		return raw, nil
+	}
+	out := make([]byte, n)
+	for i := 0; i < px; i++ {
+		for s := 0; s < p.SamplesPerPixel; s++ {
+			copy(out[(s*px+i)*bps:(s*px+i+1)*bps], raw[(i*p.SamplesPerPixel+s)*bps:])
+		}
+	}
+	return out, nil
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"dicomgate/dimse/dicomtest"
 )
 
 // frame builds an RLE frame from already PackBits-coded segments.
@@ -221,7 +223,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := nativePlanar(dicomPixels{rows: g.rows, cols: g.cols, spp: g.spp, bitsAllocated: g.bits, planar: map[bool]int{true: 0, false: 1}[g.rawInterleaved], native: raw}, 0)
+			want, err := nativePlanar(dicomtest.Pixels{Rows: g.rows, Columns: g.cols, SamplesPerPixel: g.spp, BitsAllocated: g.bits, PlanarConfiguration: map[bool]int{true: 0, false: 1}[g.rawInterleaved], Native: raw}, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
