@@ -69,8 +69,9 @@ func (c *Client) UploadBlob(ctx context.Context, recordID, name, contentType str
 // Send streams r to the upload, starting at u.Acked: r must yield the
 // blob's bytes from that offset on (for a fresh upload, from the start;
 // after a failure, seek the source to u.Acked and call Send again). Up to
-// Config.UploadConcurrency chunks are in flight at once, each hashed while
-// it is sent and retried with backoff; u advances only over chunks the
+// Config.UploadConcurrency chunks are in flight at once, each hashed
+// from its buffer just before it is sent (in parallel with the other
+// chunks) and retried with backoff; u advances only over chunks the
 // platform acknowledged, in order. The last chunk goes alone once all before
 // it are acknowledged and carries x-hv-blob-complete (an empty POST carries
 // it when the data ends on a chunk boundary).
@@ -97,19 +98,30 @@ func (c *Client) Send(ctx context.Context, u *Upload, r io.Reader) error {
 		firstErr error
 		next     = u.Acked
 	)
-	for range c.cfg.UploadConcurrency {
-		free <- make([]byte, u.ChunkSize)
-	}
+	// Chunk buffers are made only as the data needs them (a small blob
+	// uses one) and kept in the client for the next upload, so many
+	// small blobs cost no fresh megabytes each.
+	made := 0
+	defer func() {
+		if inFlight == 0 {
+			for len(free) > 0 {
+				c.putChunkBuffer(<-free)
+			}
+		}
+	}()
 	collect := func(res result) {
 		inFlight--
-		free <- res.buf
 		if res.err != nil {
+			// The transport may still be reading a failed chunk's
+			// buffer (RoundTrip can close the body after returning):
+			// it is never written to again.
 			if firstErr == nil {
 				firstErr = res.err
 				cancel()
 			}
 			return
 		}
+		free <- res.buf
 		done[res.off] = res.hash
 		for {
 			h, ok := done[u.Acked]
@@ -128,16 +140,20 @@ func (c *Client) Send(ctx context.Context, u *Upload, r io.Reader) error {
 	}
 	for firstErr == nil {
 		var buf []byte
-		select {
-		case buf = <-free:
-		case res := <-results:
-			collect(res)
-			continue
+		if len(free) == 0 && made < c.cfg.UploadConcurrency {
+			buf = c.chunkBuffer(u.ChunkSize)
+			made++
+		} else {
+			select {
+			case buf = <-free:
+			case res := <-results:
+				collect(res)
+				continue
+			}
 		}
 		n, err := io.ReadFull(r, buf)
 		switch {
 		case err == io.EOF, err == io.ErrUnexpectedEOF:
-			free <- buf
 			drain()
 			if firstErr != nil {
 				return firstErr
@@ -148,10 +164,11 @@ func (c *Client) Send(ctx context.Context, u *Upload, r io.Reader) error {
 			if u.Acked+int64(n) > u.MaxSize {
 				return fmt.Errorf("%w (%d bytes)", ErrBlobTooLarge, u.MaxSize)
 			}
-			h, err := c.postChunk(ctx, u.URL, u.Acked, buf[:n], true)
-			if err != nil {
+			h := sha256.Sum256(buf[:n])
+			if err := c.postChunk(ctx, u.URL, u.Acked, buf[:n], true); err != nil {
 				return err
 			}
+			free <- buf
 			if n > 0 {
 				u.Blocks = append(u.Blocks, h)
 				u.Acked += int64(n)
@@ -173,7 +190,8 @@ func (c *Client) Send(ctx context.Context, u *Upload, r io.Reader) error {
 		}
 		inFlight++
 		go func(off int64, buf []byte) {
-			h, err := c.postChunk(ctx, u.URL, off, buf, false)
+			h := sha256.Sum256(buf)
+			err := c.postChunk(ctx, u.URL, off, buf, false)
 			results <- result{off: off, hash: h, buf: buf, err: err}
 		}(next, buf)
 		next += int64(n)
@@ -182,24 +200,35 @@ func (c *Client) Send(ctx context.Context, u *Upload, r io.Reader) error {
 	return firstErr
 }
 
+// chunkBuffer returns a buffer of n bytes, one kept from an earlier upload
+// when it has the size.
+func (c *Client) chunkBuffer(n int64) []byte {
+	if p, ok := c.chunkBufs.Get().(*[]byte); ok && int64(len(*p)) == n {
+		return *p
+	}
+	return make([]byte, n)
+}
+
+// putChunkBuffer keeps b for a later upload.
+func (c *Client) putChunkBuffer(b []byte) { c.chunkBufs.Put(&b) }
+
 // postChunk sends one chunk at off (or, with no data, the lone complete
 // POST), retrying transport failures and 5xx/408/429 answers with backoff.
-// It returns the SHA-256 of the data, computed while sending.
-func (c *Client) postChunk(ctx context.Context, url string, off int64, data []byte, complete bool) ([sha256.Size]byte, error) {
-	var sum [sha256.Size]byte
+// The body is the chunk buffer itself (a bytes.Reader): the transport
+// copies it to the socket with no buffer in between, and a retry sends it
+// again without hashing it again.
+func (c *Client) postChunk(ctx context.Context, url string, off int64, data []byte, complete bool) error {
 	var lastErr error
 	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
 		if attempt > 0 {
 			if err := sleep(ctx, backoff(c.cfg.Backoff, attempt)); err != nil {
-				return sum, err
+				return err
 			}
 		}
-		h := sha256.New()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, io.TeeReader(bytes.NewReader(data), h))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
 		if err != nil {
-			return sum, err
+			return err
 		}
-		req.ContentLength = int64(len(data))
 		if len(data) == 0 {
 			req.Body = http.NoBody
 		} else {
@@ -212,7 +241,7 @@ func (c *Client) postChunk(ctx context.Context, url string, off int64, data []by
 		resp, err := c.http.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
-				return sum, ctx.Err()
+				return ctx.Err()
 			}
 			lastErr = err
 			continue
@@ -221,15 +250,14 @@ func (c *Client) postChunk(ctx context.Context, url string, off int64, data []by
 		resp.Body.Close()
 		switch {
 		case resp.StatusCode == http.StatusOK:
-			h.Sum(sum[:0])
-			return sum, nil
+			return nil
 		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests:
 			lastErr = fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
 		default:
-			return sum, &HTTPError{Status: resp.StatusCode, Message: string(bytes.TrimSpace(msg))}
+			return &HTTPError{Status: resp.StatusCode, Message: string(bytes.TrimSpace(msg))}
 		}
 	}
-	return sum, fmt.Errorf("client: chunk at byte %d failed after %d attempts: %w", off, c.cfg.MaxAttempts, lastErr)
+	return fmt.Errorf("client: chunk at byte %d failed after %d attempts: %w", off, c.cfg.MaxAttempts, lastErr)
 }
 
 // HTTPError is a refusal of the blob interface: an HTTP status and the

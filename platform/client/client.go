@@ -65,6 +65,9 @@ type Client struct {
 	cfg  Config
 	http *http.Client
 
+	// chunkBufs keeps blob chunk buffers between uploads.
+	chunkBufs sync.Pool
+
 	mu      sync.Mutex
 	token   string
 	secret  []byte
@@ -82,6 +85,11 @@ func New(cfg Config) (*Client, error) {
 		// 4 KiB write buffer costs a system call per 4 KiB.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.WriteBufferSize, tr.ReadBufferSize = 256<<10, 256<<10
+		// Keep a connection for every chunk in flight (and the XML calls
+		// beside them): the default keeps 2 idle per host, so with 3
+		// chunks in flight one connection was closed and dialled again
+		// after nearly every chunk.
+		tr.MaxIdleConnsPerHost = max(cfg.UploadConcurrency, 3) + 2
 		cfg.HTTPClient = &http.Client{Transport: tr}
 	}
 	if cfg.SignatureHash == 0 {

@@ -91,7 +91,7 @@ func (c *Client) UploadPackageBlob(ctx context.Context, key *dopu.Key, name, con
 		}
 		h.Write(ch.Plaintext)
 		n += int64(len(ch.Plaintext))
-		if _, err := c.postChunk(ctx, p.URL, ch.Offset, ch.Ciphertext, ch.Last); err != nil {
+		if err := c.postChunk(ctx, p.URL, ch.Offset, ch.Ciphertext, ch.Last); err != nil {
 			return thing.Blob{}, err
 		}
 	}

@@ -151,8 +151,8 @@ func (s *Server) tokenFromRequest(w http.ResponseWriter, r *http.Request, kind s
 	return t, true
 }
 
-// copyBuffers hold the buffers chunk bytes pass through: large, so a
-// chunk costs few system calls.
+// copyBuffers hold the buffers package blob chunks pass through: large,
+// so a chunk costs few system calls.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // serveBlobUpload receives one chunk of a streamed blob (SPEC §4). Chunks
@@ -251,19 +251,22 @@ func (s *Server) receiveChunk(ctx context.Context, b store.Blob, rng blob.Conten
 	if b.State == store.BlobComplete && rng.Last >= b.Size {
 		return http.StatusConflict, fmt.Errorf("blob is complete with %d bytes", b.Size)
 	}
-	f, err := os.OpenFile(s.blobPath(b.ID), os.O_WRONLY, 0)
+	f, err := openChunkFile(s.blobPath(b.ID))
 	if err != nil {
 		return http.StatusInternalServerError, err
 	}
 	defer f.Close()
 
-	bufp := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(bufp)
+	// Each piece is read whole into one buffer, hashed and written from
+	// it: one pass over the bytes in user space.
+	bufp := s.pieces.Get().(*[]byte)
+	defer s.pieces.Put(bufp)
 	buf := *bufp
+	h := sha256.New()
 	var fresh []store.Block
 	for off := rng.First; off <= rng.Last; off += bs {
 		n := min(bs, rng.Last+1-off)
-		h := sha256.New()
+		h.Reset()
 		blk := store.Block{Index: off / bs, Length: n}
 		prev, seen := known[blk.Index]
 		for pos := off; pos < off+n; {
@@ -274,7 +277,7 @@ func (s *Server) receiveChunk(ctx context.Context, b store.Blob, rng blob.Conten
 			}
 			h.Write(piece)
 			if !seen {
-				if _, err := f.WriteAt(piece, pos); err != nil {
+				if err := f.WriteAt(piece, pos); err != nil {
 					return http.StatusInternalServerError, err
 				}
 			}
@@ -292,8 +295,10 @@ func (s *Server) receiveChunk(ctx context.Context, b store.Blob, rng blob.Conten
 	if extra, _ := io.CopyN(io.Discard, body, 1); extra > 0 {
 		return http.StatusBadRequest, fmt.Errorf("body is longer than Content-Range %s", rng)
 	}
-	if err := f.Sync(); err != nil {
-		return http.StatusInternalServerError, err
+	if len(fresh) > 0 {
+		if err := f.Sync(); err != nil {
+			return http.StatusInternalServerError, err
+		}
 	}
 	for _, blk := range fresh {
 		if err := s.st.PutBlock(ctx, b.ID, blk); errors.Is(err, store.ErrConflict) {

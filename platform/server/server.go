@@ -144,6 +144,10 @@ type Server struct {
 	mu      sync.RWMutex
 	methods map[methodKey]Method
 
+	// pieces hold the aligned buffers blob chunks pass through on their
+	// way to the disk (see receiveChunk).
+	pieces sync.Pool
+
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
@@ -166,6 +170,8 @@ func New(cfg Config) (*Server, error) {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	piece := int(min(cfg.ChunkSize, maxPiece))
+	s.pieces.New = func() any { b := alignedBuffer(piece); return &b }
 	if err := os.MkdirAll(s.blobDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
