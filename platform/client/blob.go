@@ -153,12 +153,12 @@ func (c *Client) Send(ctx context.Context, u *Upload, r io.Reader) error {
 		}
 		n, err := io.ReadFull(r, buf)
 		switch {
-		case err == io.EOF, err == io.ErrUnexpectedEOF:
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 			drain()
 			if firstErr != nil {
 				return firstErr
 			}
-			if err == io.EOF && u.Acked == 0 {
+			if errors.Is(err, io.EOF) && u.Acked == 0 {
 				return errors.New("client: empty blob (streamed blobs must have at least one byte)")
 			}
 			if u.Acked+int64(n) > u.MaxSize {
@@ -346,7 +346,7 @@ type readSide struct {
 
 func (r *readSide) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		r.err = err
 	}
 	return n, err

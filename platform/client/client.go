@@ -130,7 +130,7 @@ func (c *Client) session(ctx context.Context) (string, []byte, error) {
 		return c.token, c.secret, nil
 	}
 	var resp wire.CASTResponse
-	if err := c.do(ctx, "CreateAuthenticatedSessionToken", 2, "", nil, c.castInfo, &resp); err != nil {
+	if err := c.do(ctx, "CreateAuthenticatedSessionToken", 2, "", nil, c.castInfo, &resp, nil); err != nil {
 		return "", nil, fmt.Errorf("client: create session: %w", err)
 	}
 	secret, err := base64.StdEncoding.DecodeString(resp.SharedSecret)
@@ -187,6 +187,12 @@ func (c *Client) castInfo() ([]byte, error) {
 // response info into out (nil to ignore). A failed call returns a
 // *wire.Error with the platform's status code and message.
 func (c *Client) Call(ctx context.Context, method string, version int, recordID string, info, out any) error {
+	return c.call(ctx, method, version, recordID, info, out, nil)
+}
+
+// call is Call; when at is not nil it receives the platform's time from
+// the response's Date header (zero when the response has none).
+func (c *Client) call(ctx context.Context, method string, version int, recordID string, info, out any, at *time.Time) error {
 	infoBytes, err := wire.MarshalInfo(info)
 	if err != nil {
 		return err
@@ -197,7 +203,7 @@ func (c *Client) Call(ctx context.Context, method string, version int, recordID 
 			return err
 		}
 		auth := &authn{token: token, secret: secret}
-		err = c.do(ctx, method, version, recordID, auth, func() ([]byte, error) { return infoBytes, nil }, out)
+		err = c.do(ctx, method, version, recordID, auth, func() ([]byte, error) { return infoBytes, nil }, out, at)
 		code := wire.CodeOf(err)
 		if !renewed && (code == wire.InvalidToken || code == wire.AuthenticatedSessionTokenExpired) {
 			c.dropSession(token)
@@ -214,7 +220,7 @@ type authn struct {
 
 // do sends one method call (retrying transport failures with backoff for
 // methods that are safe to repeat) and decodes the response.
-func (c *Client) do(ctx context.Context, method string, version int, recordID string, a *authn, info func() ([]byte, error), out any) error {
+func (c *Client) do(ctx context.Context, method string, version int, recordID string, a *authn, info func() ([]byte, error), out any, at *time.Time) error {
 	attempts := c.cfg.MaxAttempts
 	if method == "PutThings" {
 		// A new thing sent twice would be created twice; updates are
@@ -247,7 +253,10 @@ func (c *Client) do(ctx context.Context, method string, version int, recordID st
 		if err != nil {
 			return err
 		}
-		respBody, status, err := c.post(ctx, reqBody)
+		respBody, status, date, err := c.post(ctx, reqBody)
+		if at != nil {
+			*at = date
+		}
 		if err != nil {
 			lastErr = err
 			if ctx.Err() != nil {
@@ -282,19 +291,25 @@ func (c *Client) do(ctx context.Context, method string, version int, recordID st
 // maxResponseBytes bounds an XML API response the client reads.
 const maxResponseBytes = 256 << 20
 
-func (c *Client) post(ctx context.Context, body []byte) ([]byte, int, error) {
+// post sends one request and returns the response body, its status and
+// the time of its Date header (zero when absent or malformed).
+func (c *Client) post(ctx context.Context, body []byte) ([]byte, int, time.Time, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+"/platform/wildcat.ashx", bytes.NewReader(body))
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, time.Time{}, err
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, time.Time{}, err
 	}
 	defer resp.Body.Close()
+	date, derr := http.ParseTime(resp.Header.Get("Date"))
+	if derr != nil {
+		date = time.Time{}
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	return b, resp.StatusCode, err
+	return b, resp.StatusCode, date.UTC(), err
 }
 
 func backoff(base time.Duration, attempt int) time.Duration {

@@ -80,7 +80,7 @@ func (c *Client) UploadPackageBlob(ctx context.Context, key *dopu.Key, name, con
 	var n int64
 	for {
 		ch, err := enc.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -234,13 +234,21 @@ func (c *Client) CreateConnectRequest(ctx context.Context, friendlyName, questio
 // the patient chose for the application's external id.
 type ConnectRequest struct {
 	PersonID, RecordID, AppID, ExternalID string
-	// Authorized is the lower bound to ask from next time: the time of the
-	// call that returned the request (the wire format carries no per-request time).
+	// Authorized is the lower bound to ask from next time. The wire format
+	// carries no per-request time, so it is the platform's clock when it
+	// received the first call of the listing (the response's Date header,
+	// whole seconds rounded down), or the client's clock when the
+	// response has no Date. The platform filters on its own timestamps,
+	// so the client's clock would lose authorizations to skew; and a
+	// validation committed just after the listing may carry an earlier
+	// time. Callers should therefore ask from Authorized minus a safety
+	// margin (an overlap) and treat requests seen twice as the same.
 	Authorized time.Time
 }
 
 // GetAuthorizedConnectRequests returns the requests authorized since the
 // given time (zero: all retained), following resume keys across pages.
+// See ConnectRequest.Authorized for the time to ask from next.
 func (c *Client) GetAuthorizedConnectRequests(ctx context.Context, since time.Time) ([]ConnectRequest, error) {
 	asked := c.cfg.Now().UTC()
 	var out []ConnectRequest
@@ -265,8 +273,12 @@ func (c *Client) GetAuthorizedConnectRequests(ctx context.Context, since time.Ti
 				ExternalID string `xml:"external-id"`
 			} `xml:"connect-request"`
 		}
-		if err := c.Call(ctx, "GetAuthorizedConnectRequests", 1, "", info, &resp); err != nil {
+		var at time.Time
+		if err := c.call(ctx, "GetAuthorizedConnectRequests", 1, "", info, &resp, &at); err != nil {
 			return nil, err
+		}
+		if page == 0 && !at.IsZero() {
+			asked = at
 		}
 		for _, r := range resp.Requests {
 			out = append(out, ConnectRequest{PersonID: r.PersonID, RecordID: r.RecordID, AppID: r.AppID, ExternalID: r.ExternalID, Authorized: asked})

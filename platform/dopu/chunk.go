@@ -34,11 +34,11 @@ import (
 // chunk encrypter or decrypter holds).
 const MaxChunkSize = 64 << 20
 
-// ErrCorruptChunk: an encrypted chunk has an impossible length or padding
+// ErrCorruptChunk means an encrypted chunk has an impossible length or padding
 // (wrong key, wrong chunk size or damaged data).
 var ErrCorruptChunk = errors.New("dopu: encrypted blob chunk does not decrypt")
 
-// ErrChunkSize: a chunk size outside 1..MaxChunkSize.
+// ErrChunkSize means a chunk size outside 1..MaxChunkSize.
 var ErrChunkSize = errors.New("dopu: invalid blob chunk size")
 
 // PostEncryptionChunkSize is blob-post-encryption-chunk-size for a given
@@ -111,16 +111,16 @@ func (e *ChunkEncrypter) Next() (*Chunk, error) {
 	}
 	n, err := io.ReadFull(e.src, e.plain)
 	switch {
-	case err == io.EOF:
+	case errors.Is(err, io.EOF):
 		e.done = true
 		return nil, io.EOF
-	case err == io.ErrUnexpectedEOF:
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		e.done = true
 	case err != nil:
 		e.err = fmt.Errorf("dopu: reading blob: %w", err)
 		return nil, e.err
 	default:
-		if _, perr := e.src.Peek(1); perr == io.EOF {
+		if _, perr := e.src.Peek(1); errors.Is(perr, io.EOF) {
 			e.done = true
 		} else if perr != nil {
 			e.err = fmt.Errorf("dopu: reading blob: %w", perr)
@@ -209,15 +209,15 @@ func (d *ChunkDecrypter) decryptNext() error {
 	n, err := io.ReadFull(d.src, d.ct)
 	last := false
 	switch {
-	case err == io.EOF:
+	case errors.Is(err, io.EOF):
 		d.done = true
 		return nil
-	case err == io.ErrUnexpectedEOF:
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		last = true
 	case err != nil:
 		return fmt.Errorf("dopu: reading encrypted blob: %w", err)
 	default:
-		if _, perr := d.src.Peek(1); perr == io.EOF {
+		if _, perr := d.src.Peek(1); errors.Is(perr, io.EOF) {
 			last = true
 		} else if perr != nil {
 			return fmt.Errorf("dopu: reading encrypted blob: %w", perr)

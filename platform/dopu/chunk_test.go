@@ -50,7 +50,7 @@ func TestChunkRoundTrip(t *testing.T) {
 			count := 0
 			for {
 				c, err := enc.Next()
-				if err == io.EOF {
+				if errors.Is(err, io.EOF) {
 					break
 				}
 				if err != nil {

@@ -264,7 +264,7 @@ func (p *parser) document() (*Package, error) {
 	}
 	// Nothing but whitespace, comments or the XML declaration may follow.
 	tok, err = p.next()
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		return pkg, nil
 	}
 	if err != nil {

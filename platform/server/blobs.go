@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -116,15 +115,79 @@ func (s *Server) beginPutBlob(ctx context.Context, c *Call) (any, error) {
 }
 
 func (s *Server) createBlobFile(id string) error {
-	p := s.blobPath(id)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+	return createDurableFile(s.blobPath(id))
+}
+
+// createDurableFile creates the empty file p, and the directories on its
+// way that are missing, so that they survive a crash before the file's id
+// is acknowledged: the file's directory is synced after the file entry was
+// added, and each directory created is synced in its parent. Without that
+// an acknowledged blob file could be missing after a power loss.
+func createDurableFile(p string) error {
+	dir := filepath.Dir(p)
+	// The topmost missing directory: its parent needs a sync too.
+	var created []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || !errors.Is(err, os.ErrNotExist) || filepath.Dir(d) == d {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	// Deepest first; a directory that a concurrent creator made is synced
+	// anyway, which is harmless.
+	for _, d := range created {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// truncateDurably cuts the file at path to size and syncs it, so that the
+// size recorded as complete is the file's size after a crash too (a chunk
+// beyond the end that was written but never recorded is cut off).
+func truncateDurably(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncDir makes the entries of directory d durable.
+func syncDir(d string) error {
+	f, err := os.Open(d)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", d, err)
+	}
+	return nil
 }
 
 // httpError answers a blob request with a status and a message.
@@ -150,10 +213,6 @@ func (s *Server) tokenFromRequest(w http.ResponseWriter, r *http.Request, kind s
 	}
 	return t, true
 }
-
-// copyBuffers hold the buffers package blob chunks pass through: large,
-// so a chunk costs few system calls.
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // serveBlobUpload receives one chunk of a streamed blob (SPEC §4). Chunks
 // start on a block boundary and hold whole blocks, except the blob's last;
@@ -244,16 +303,37 @@ func (s *Server) receiveChunk(ctx context.Context, b store.Blob, rng blob.Conten
 	if err != nil {
 		return http.StatusInternalServerError, err
 	}
+	if b.State == store.BlobComplete && rng.Last >= b.Size {
+		return http.StatusConflict, fmt.Errorf("blob is complete with %d bytes", b.Size)
+	}
+	fresh, code, err := s.writeChunk(s.blobPath(b.ID), rng, bs, have, body)
+	if err != nil {
+		return code, err
+	}
+	for _, blk := range fresh {
+		if err := s.st.PutBlock(ctx, b.ID, blk); errors.Is(err, store.ErrConflict) {
+			return http.StatusConflict, err
+		} else if err != nil {
+			return http.StatusInternalServerError, err
+		}
+	}
+	return 0, nil
+}
+
+// writeChunk writes the blocks of the chunk rng (blocks of bs bytes) from
+// body into the file at path and returns the blocks that are new, after a
+// sync, for the caller to record. Blocks in have (received before) are
+// only hashed and compared, never written: a chunk sent again must not
+// overwrite acknowledged bytes before its hash is known to match, and a
+// mismatch is a conflict. Streamed blobs and package blobs both come here.
+func (s *Server) writeChunk(path string, rng blob.ContentRange, bs int64, have []store.Block, body io.Reader) ([]store.Block, int, error) {
 	known := make(map[int64]store.Block, len(have))
 	for _, blk := range have {
 		known[blk.Index] = blk
 	}
-	if b.State == store.BlobComplete && rng.Last >= b.Size {
-		return http.StatusConflict, fmt.Errorf("blob is complete with %d bytes", b.Size)
-	}
-	f, err := openChunkFile(s.blobPath(b.ID))
+	f, err := openChunkFile(path)
 	if err != nil {
-		return http.StatusInternalServerError, err
+		return nil, http.StatusInternalServerError, err
 	}
 	defer f.Close()
 
@@ -273,12 +353,12 @@ func (s *Server) receiveChunk(ctx context.Context, b store.Blob, rng blob.Conten
 			piece := buf[:min(int64(len(buf)), off+n-pos)]
 			got, err := io.ReadFull(body, piece)
 			if err != nil {
-				return http.StatusBadRequest, fmt.Errorf("body has %d bytes, Content-Range %s announces %d", pos-rng.First+int64(got), rng, rng.Len())
+				return nil, http.StatusBadRequest, fmt.Errorf("body has %d bytes, Content-Range %s announces %d", pos-rng.First+int64(got), rng, rng.Len())
 			}
 			h.Write(piece)
 			if !seen {
 				if err := f.WriteAt(piece, pos); err != nil {
-					return http.StatusInternalServerError, err
+					return nil, http.StatusInternalServerError, err
 				}
 			}
 			pos += int64(got)
@@ -286,28 +366,21 @@ func (s *Server) receiveChunk(ctx context.Context, b store.Blob, rng blob.Conten
 		h.Sum(blk.Hash[:0])
 		if seen {
 			if prev.Length != blk.Length || prev.Hash != blk.Hash {
-				return http.StatusConflict, fmt.Errorf("bytes %d-%d were received before with other content", off, off+n-1)
+				return nil, http.StatusConflict, fmt.Errorf("bytes %d-%d were received before with other content", off, off+n-1)
 			}
 			continue
 		}
 		fresh = append(fresh, blk)
 	}
 	if extra, _ := io.CopyN(io.Discard, body, 1); extra > 0 {
-		return http.StatusBadRequest, fmt.Errorf("body is longer than Content-Range %s", rng)
+		return nil, http.StatusBadRequest, fmt.Errorf("body is longer than Content-Range %s", rng)
 	}
 	if len(fresh) > 0 {
 		if err := f.Sync(); err != nil {
-			return http.StatusInternalServerError, err
+			return nil, http.StatusInternalServerError, err
 		}
 	}
-	for _, blk := range fresh {
-		if err := s.st.PutBlock(ctx, b.ID, blk); errors.Is(err, store.ErrConflict) {
-			return http.StatusConflict, err
-		} else if err != nil {
-			return http.StatusInternalServerError, err
-		}
-	}
-	return 0, nil
+	return fresh, 0, nil
 }
 
 // completeBlob checks that blocks 0..n-1 are all there, full but for the
@@ -342,7 +415,7 @@ func (s *Server) completeBlob(ctx context.Context, id string) (int, error) {
 	if b.Total >= 0 && size != b.Total {
 		return http.StatusBadRequest, fmt.Errorf("received %d bytes of the %d announced; bytes %d-%d are missing", size, b.Total, size, b.Total-1)
 	}
-	if err := os.Truncate(s.blobPath(id), size); err != nil {
+	if err := truncateDurably(s.blobPath(id), size); err != nil {
 		return http.StatusInternalServerError, err
 	}
 	if err := s.st.CompleteBlob(ctx, id, size, blob.RootOf(hashes), s.cfg.Now()); err != nil {

@@ -218,9 +218,16 @@ func (s *Server) CheckConnectAnswer(ctx context.Context, typed, answer string) e
 	if err != nil {
 		return err
 	}
-	if len(answer) > maxAnswer || !provision.CheckPassword(r.AnswerHash, dopu.NormalizeAnswer(answer)) {
-		return s.countWrong(ctx, r.IdentityCode, s.st.ConnectWrongAnswer)
+	// Take the try first and give it back when the answer was right (see
+	// UnlockPackage).
+	t, err := s.takeTry(ctx, r.IdentityCode, s.st.TakeConnectTry, s.st.ReturnConnectTry)
+	if err != nil {
+		return err
 	}
+	if len(answer) > maxAnswer || !provision.CheckPassword(r.AnswerHash, dopu.NormalizeAnswer(answer)) {
+		return t.wrong()
+	}
+	t.giveBack(ctx)
 	return nil
 }
 

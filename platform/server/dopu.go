@@ -423,15 +423,9 @@ type beginPutConnectPackageBlobResponse struct {
 
 func (s *Server) beginPutConnectPackageBlob(ctx context.Context, c *Call) (any, error) {
 	id := uuid.NewString()
-	p := s.packageBlobPath(id)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+	if err := createDurableFile(s.packageBlobPath(id)); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	f.Close()
 	pre, post := s.packageChunkSizes()
 	b := store.PackageBlob{ID: id, AppID: c.AppID, State: store.BlobUploading, PreChunkSize: pre, PostChunkSize: post,
 		MaxSize: s.cfg.MaxBlobSize, Total: -1, Created: c.Now}
@@ -496,7 +490,7 @@ func (s *Server) servePackageBlobUpload(w http.ResponseWriter, r *http.Request, 
 			return
 		}
 		if code, err := s.receivePackageChunk(ctx, b, rng, r.Body); err != nil {
-			httpError(w, code, "%v", err)
+			s.refuseBlob(w, code, err)
 			return
 		}
 	} else if r.ContentLength != 0 {
@@ -508,7 +502,7 @@ func (s *Server) servePackageBlobUpload(w http.ResponseWriter, r *http.Request, 
 	}
 	if complete {
 		if code, err := s.completePackageBlob(ctx, b.ID); err != nil {
-			httpError(w, code, "%v", err)
+			s.refuseBlob(w, code, err)
 			return
 		}
 	}
@@ -533,45 +527,22 @@ func (s *Server) receivePackageChunk(ctx context.Context, b store.PackageBlob, r
 		if err := s.st.SetPackageBlobTotal(ctx, b.ID, rng.Total); errors.Is(err, store.ErrConflict) {
 			return http.StatusConflict, fmt.Errorf("total length %d differs from the one announced before", rng.Total)
 		} else if err != nil {
-			return http.StatusInternalServerError, errors.New("internal error")
+			return http.StatusInternalServerError, err
 		}
 	}
-	f, err := os.OpenFile(s.packageBlobPath(b.ID), os.O_WRONLY, 0)
+	have, err := s.st.PackageBlocks(ctx, b.ID, rng.First/post, rng.Last/post+1)
 	if err != nil {
-		return http.StatusInternalServerError, errors.New("internal error")
+		return http.StatusInternalServerError, err
 	}
-	defer f.Close()
-	buf := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(buf)
-	var fresh []store.Block
-	for off := rng.First; off <= rng.Last; off += post {
-		n := min(post, rng.Last+1-off)
-		h := sha256.New()
-		got, err := io.CopyBuffer(io.MultiWriter(io.NewOffsetWriter(f, off), h), io.LimitReader(body, n), *buf)
-		if err == nil && got < n {
-			err = io.ErrUnexpectedEOF
-		}
-		if err != nil {
-			return http.StatusBadRequest, fmt.Errorf("body has %d bytes, Content-Range %s announces %d", off-rng.First+got, rng, rng.Len())
-		}
-		blk := store.Block{Index: off / post, Length: n}
-		h.Sum(blk.Hash[:0])
-		fresh = append(fresh, blk)
-	}
-	if extra, _ := io.CopyN(io.Discard, body, 1); extra > 0 {
-		return http.StatusBadRequest, fmt.Errorf("body is longer than Content-Range %s", rng)
-	}
-	if err := f.Sync(); err != nil {
-		return http.StatusInternalServerError, errors.New("internal error")
+	fresh, code, err := s.writeChunk(s.packageBlobPath(b.ID), rng, post, have, body)
+	if err != nil {
+		return code, err
 	}
 	for _, blk := range fresh {
-		// A chunk sent again must be the same bytes: the file was just
-		// overwritten with them, so a conflict means the new bytes differ
-		// and the blob is now inconsistent; it is refused at completion.
 		if err := s.st.PutPackageBlock(ctx, b.ID, blk); errors.Is(err, store.ErrConflict) {
 			return http.StatusConflict, fmt.Errorf("encrypted chunk %d was received before with other content", blk.Index)
 		} else if err != nil {
-			return http.StatusInternalServerError, errors.New("internal error")
+			return http.StatusInternalServerError, err
 		}
 	}
 	return 0, nil
@@ -605,8 +576,9 @@ func (s *Server) completePackageBlob(ctx context.Context, id string) (int, error
 	if b.Total >= 0 && size != b.Total {
 		return http.StatusBadRequest, fmt.Errorf("received %d bytes of the %d announced", size, b.Total)
 	}
-	// Verify the file holds what the chunk hashes say (a conflicting resend
-	// may have overwritten a chunk).
+	// Verify the file holds what the chunk hashes say before the blob is
+	// final: a resend never overwrites a recorded chunk (writeChunk), so a
+	// mismatch means the file was damaged.
 	f, err := os.Open(s.packageBlobPath(id))
 	if err != nil {
 		return http.StatusInternalServerError, errors.New("internal error")
@@ -621,8 +593,8 @@ func (s *Server) completePackageBlob(ctx context.Context, id string) (int, error
 			return http.StatusConflict, fmt.Errorf("encrypted chunk %d was overwritten with other content", blk.Index)
 		}
 	}
-	if err := os.Truncate(s.packageBlobPath(id), size); err != nil {
-		return http.StatusInternalServerError, errors.New("internal error")
+	if err := truncateDurably(s.packageBlobPath(id), size); err != nil {
+		return http.StatusInternalServerError, err
 	}
 	if err := s.st.CompletePackageBlob(ctx, id, size, s.cfg.Now()); err != nil {
 		return http.StatusConflict, err
@@ -803,31 +775,65 @@ func (s *Server) UnlockPackage(ctx context.Context, typed, answer string) (*Unlo
 		return nil, err
 	}
 	pkg.Ciphertext = p.Ciphertext
-	key, err := dopu.DeriveKey(answer, pkg)
+	// The try is taken before the answer is checked and given back when it
+	// was right: checking first would let parallel answers all pass a
+	// count that has not moved yet.
+	t, err := s.takeTry(ctx, p.IdentityCode, s.st.TakePackageTry, s.st.ReturnPackageTry)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := key.Open(pkg); errors.Is(err, dopu.ErrWrongAnswer) {
-		return nil, s.countWrong(ctx, p.IdentityCode, s.st.PackageWrongAnswer)
-	} else if err != nil {
+	key, err := dopu.DeriveKey(answer, pkg)
+	if err == nil {
+		_, err = key.Open(pkg)
+	}
+	if errors.Is(err, dopu.ErrWrongAnswer) {
+		return nil, t.wrong()
+	}
+	t.giveBack(ctx)
+	if err != nil {
 		return nil, err
 	}
 	return &UnlockedPackage{IdentityCode: p.IdentityCode, key: key}, nil
 }
 
-func (s *Server) countWrong(ctx context.Context, code string, count func(context.Context, string) (int, error)) error {
-	n, err := count(ctx, code)
-	if errors.Is(err, store.ErrNotPending) {
-		return ErrInvalidCode
+// try is one taken try at an answer.
+type try struct {
+	s     *Server
+	code  string
+	count int
+	back  func(context.Context, string) error
+}
+
+// takeTry takes a try at the answer of code with take; back gives it back.
+func (s *Server) takeTry(ctx context.Context, code string, take func(context.Context, string, int) (int, error),
+	back func(context.Context, string) error) (*try, error) {
+	n, err := take(ctx, code, s.connectCfg().MaxWrongAnswers)
+	switch {
+	case errors.Is(err, store.ErrNoTriesLeft):
+		return nil, ErrLocked
+	case errors.Is(err, store.ErrNotPending), errors.Is(err, store.ErrNotFound):
+		return nil, ErrInvalidCode
+	case err != nil:
+		return nil, err
 	}
-	if err != nil {
-		return err
-	}
-	left := s.connectCfg().MaxWrongAnswers - n
+	return &try{s: s, code: code, count: n, back: back}, nil
+}
+
+// wrong keeps the try as a wrong answer: *WrongAnswerError with the
+// tries left, or ErrLocked after the last one.
+func (t *try) wrong() error {
+	left := t.s.connectCfg().MaxWrongAnswers - t.count
 	if left <= 0 {
 		return ErrLocked
 	}
 	return &WrongAnswerError{TriesLeft: left}
+}
+
+// giveBack returns the try: the answer was right or was not checked.
+func (t *try) giveBack(ctx context.Context) {
+	if err := t.back(context.WithoutCancel(ctx), t.code); err != nil {
+		t.s.log.Warn("give back a try at the answer", "err", err)
+	}
 }
 
 // personRecord checks that recordID is one of personID's records.
@@ -852,18 +858,23 @@ func (s *Server) DeliverPackage(ctx context.Context, u *UnlockedPackage, personI
 		return "", err
 	}
 	now := s.cfg.Now()
-	if err := s.st.ClaimPackage(ctx, p.IdentityCode, now, now.Add(15*time.Minute)); errors.Is(err, store.ErrNotPending) {
+	until := now.Add(15 * time.Minute)
+	if err := s.st.ClaimPackage(ctx, p.IdentityCode, now, until); errors.Is(err, store.ErrNotPending) {
 		return "", ErrPickedUp
 	} else if err != nil {
 		return "", err
 	}
-	if err := s.writePackage(ctx, p, u.key, recordID); err != nil {
+	// The things and the picked-up state are written in one transaction,
+	// under this claim only: a crash in between cannot leave things that
+	// a later pick-up writes again.
+	if err := s.writePackage(ctx, p, u.key, recordID, until); err != nil {
+		if errors.Is(err, store.ErrNotPending) {
+			// The claim went stale and another pick-up took it over.
+			return "", ErrPickedUp
+		}
 		if rerr := s.st.ReleasePackage(context.WithoutCancel(ctx), p.IdentityCode); rerr != nil {
 			s.log.Warn("release package after failed pick-up", "err", rerr)
 		}
-		return "", err
-	}
-	if err := s.st.CompletePickUp(ctx, p.IdentityCode, recordID, s.cfg.Now()); err != nil {
 		return "", err
 	}
 	s.removePickedUpBlobs(ctx, p)
@@ -905,8 +916,9 @@ func (s *Server) PickUp(ctx context.Context, code, answer, personID, recordID st
 	return err
 }
 
-// writePackage decrypts the package and puts its things into the record.
-func (s *Server) writePackage(ctx context.Context, p store.ConnectPackage, key *dopu.Key, recordID string) error {
+// writePackage decrypts the package and puts its things into the record,
+// marking the package picked up in the same store transaction.
+func (s *Server) writePackage(ctx context.Context, p store.ConnectPackage, key *dopu.Key, recordID string, claimedUntil time.Time) error {
 	pkg, err := dopu.UnmarshalDataXML(p.DataXML)
 	if err != nil {
 		return err
@@ -951,7 +963,7 @@ func (s *Server) writePackage(ctx context.Context, p store.ConnectPackage, key *
 		}
 		writes = append(writes, w)
 	}
-	return s.st.PutThings(ctx, writes)
+	return s.st.PickUpThings(ctx, p.IdentityCode, claimedUntil, recordID, s.cfg.Now(), writes)
 }
 
 // parseThings splits the decrypted package (concatenated <thing>
@@ -962,7 +974,7 @@ func parseThings(plain []byte, max int) ([]*thing.Thing, error) {
 	var out []*thing.Thing
 	for {
 		tok, err := d.Token()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -1046,9 +1058,9 @@ func (s *Server) decryptPackageBlob(ctx context.Context, c *Call, key *dopu.Key,
 		return store.Blob{}, err
 	}
 	h := blob.NewHasher(bs)
-	buf := copyBuffers.Get().(*[]byte)
+	buf := s.pieces.Get().(*[]byte)
 	n, err := io.CopyBuffer(io.MultiWriter(dst, h), dec, *buf)
-	copyBuffers.Put(buf)
+	s.pieces.Put(buf)
 	if err == nil {
 		err = dst.Sync()
 	}

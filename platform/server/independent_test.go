@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -270,7 +271,7 @@ func TestGatewaySealOpensIndependently(t *testing.T) {
 	var got []byte
 	for {
 		ch, err := enc.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

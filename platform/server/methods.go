@@ -90,6 +90,10 @@ func (s *Server) lookup(name string, version int) (Method, error) {
 }
 
 func (s *Server) serveXMLAPI(w http.ResponseWriter, r *http.Request) {
+	// Date is the platform's clock when the request arrived, before the
+	// method ran: clients take it as the lower bound of their next poll
+	// (GetAuthorizedConnectRequests), which their own clock cannot be.
+	w.Header().Set("Date", s.cfg.Now().UTC().Format(http.TimeFormat))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes))
 	var resp []byte
 	if err != nil {

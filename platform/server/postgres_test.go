@@ -31,4 +31,5 @@ func TestOnPostgres(t *testing.T) {
 	t.Run("ThingLifecycle", func(t *testing.T) { testThingLifecycle(t, onPG(t)) })
 	t.Run("SignedThings", func(t *testing.T) { testSignedThings(t, onPG(t)) })
 	t.Run("BlobChunksOutOfOrder", func(t *testing.T) { testBlobChunksOutOfOrder(t, onPG(t)) })
+	t.Run("ParallelWrongAnswers", func(t *testing.T) { testParallelWrongAnswers(t, onPG(t)) })
 }

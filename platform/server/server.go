@@ -145,7 +145,8 @@ type Server struct {
 	methods map[methodKey]Method
 
 	// pieces hold the aligned buffers blob chunks pass through on their
-	// way to the disk (see receiveChunk).
+	// way to the disk (see writeChunk) and decrypted package blobs are
+	// copied through: large, so a chunk costs few system calls.
 	pieces sync.Pool
 
 	stop chan struct{}

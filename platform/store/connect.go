@@ -16,6 +16,10 @@ var ErrPendingExists = errors.New("store: a pending connect request exists for t
 // pick-up, allocated but without data, or locked.
 var ErrNotPending = errors.New("store: not pending")
 
+// ErrNoTriesLeft means a package or connect request has used up its tries
+// at the answer: no try can be taken any more.
+var ErrNoTriesLeft = errors.New("store: no tries left")
+
 // Package states.
 const (
 	// PackageAllocated: AllocatePackageId reserved the code; no data yet.
@@ -145,9 +149,15 @@ type Connect interface {
 	// with p's fields (ErrNotFound, ErrNotPending when not allocated).
 	FillPackage(ctx context.Context, p ConnectPackage) error
 	GetPackage(ctx context.Context, code string) (ConnectPackage, error)
-	// PackageWrongAnswer counts a wrong answer on a pending package and
-	// returns the count.
-	PackageWrongAnswer(ctx context.Context, code string) (int, error)
+	// TakePackageTry takes one of the max tries at the answer of a
+	// pending package, atomically, before the answer is checked: the
+	// wrong-answer count goes up by one and is returned, unless it reached
+	// max (ErrNoTriesLeft). Taking first means that concurrent answers
+	// cannot all be checked against a count that has not moved yet.
+	TakePackageTry(ctx context.Context, code string, max int) (int, error)
+	// ReturnPackageTry gives back a try whose answer was right (or could
+	// not be checked).
+	ReturnPackageTry(ctx context.Context, code string) error
 	// ClaimPackage moves a pending (or stale-claimed) package to claimed
 	// until the given time; anything else is ErrNotPending.
 	ClaimPackage(ctx context.Context, code string, now, until time.Time) error
@@ -181,8 +191,10 @@ type Connect interface {
 	// external id.
 	CreateConnectRequest(ctx context.Context, r ConnectRequest) error
 	GetConnectRequest(ctx context.Context, code string) (ConnectRequest, error)
-	// ConnectWrongAnswer counts a wrong answer and returns the count.
-	ConnectWrongAnswer(ctx context.Context, code string) (int, error)
+	// TakeConnectTry and ReturnConnectTry are TakePackageTry and
+	// ReturnPackageTry for a connect request (pending or validated).
+	TakeConnectTry(ctx context.Context, code string, max int) (int, error)
+	ReturnConnectTry(ctx context.Context, code string) error
 	// ValidateConnectRequest records that the patient answered and chose a
 	// record; Authorized becomes at, or just after the app's latest.
 	ValidateConnectRequest(ctx context.Context, code, personID, recordID string, at time.Time) (ConnectRequest, error)

@@ -197,6 +197,13 @@ type Store interface {
 
 	// PutThings writes all things or none.
 	PutThings(ctx context.Context, ws []ThingWrite) error
+	// PickUpThings writes the things of a package into its record and
+	// marks the package picked up, all or nothing, so that a crash cannot
+	// leave things written for a package a later pick-up takes again. The
+	// package must still be claimed with the claim that ended at
+	// claimedUntil (ClaimPackage's until), else ErrNotPending: a pick-up
+	// whose claim went stale and was taken over writes nothing.
+	PickUpThings(ctx context.Context, code string, claimedUntil time.Time, recordID string, at time.Time, ws []ThingWrite) error
 	// QueryThings returns things matching q (with blobs and keys).
 	QueryThings(ctx context.Context, q ThingQuery) ([]Thing, error)
 

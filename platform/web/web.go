@@ -31,6 +31,7 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -71,6 +72,10 @@ type Config struct {
 	// refused for the rest of the window (5 in 15 min).
 	MaxSignInFailures int
 	SignInWindow      time.Duration
+	// MaxSignInFailuresPerAddress per client address within SignInWindow
+	// (default 4×MaxSignInFailures): one address spraying many logins is
+	// stopped too, not only one login tried too often.
+	MaxSignInFailuresPerAddress int
 }
 
 // Handler serves the patient pages.
@@ -83,11 +88,15 @@ type Handler struct {
 	secure bool
 	mux    *http.ServeMux
 
-	mu       sync.Mutex
-	failures map[string][]time.Time // sign-in failures by login
-	unlocked map[string]unlocked    // session+code -> answered package or request
+	mu           sync.Mutex
+	failures     *failureLog         // sign-in failures by login
+	addrFailures *failureLog         // sign-in failures by client address
+	unlocked     map[string]unlocked // session+code -> answered package or request
 	// argon2 bounds concurrent password hashing (19 MiB each).
 	argon2 chan struct{}
+	// dummyHash is checked for unknown logins, so that timing does not
+	// tell them apart; computed once in New, not at package init.
+	dummyHash string
 }
 
 // unlocked remembers, in memory only, that a session answered a code
@@ -123,10 +132,16 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.SignInWindow <= 0 {
 		cfg.SignInWindow = 15 * time.Minute
 	}
+	if cfg.MaxSignInFailuresPerAddress <= 0 {
+		cfg.MaxSignInFailuresPerAddress = 4 * cfg.MaxSignInFailures
+	}
 	h := &Handler{cfg: cfg, srv: cfg.Server, st: cfg.Server.Store(), log: cfg.Logger,
 		secure: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://"),
-		tmpl:   map[string]*template.Template{}, failures: map[string][]time.Time{}, unlocked: map[string]unlocked{},
-		argon2: make(chan struct{}, 2)}
+		tmpl:   map[string]*template.Template{}, unlocked: map[string]unlocked{},
+		argon2:       make(chan struct{}, 2),
+		dummyHash:    provision.HashPassword("dicomgate dummy password"),
+		failures:     newFailureLog(cfg.SignInWindow, cfg.MaxSignInFailures, maxFailureKeys),
+		addrFailures: newFailureLog(cfg.SignInWindow, cfg.MaxSignInFailuresPerAddress, maxFailureKeys)}
 	funcs := template.FuncMap{"inc": func(i int) int { return i + 1 }}
 	for _, page := range []string{"home", "signup", "signin", "code", "question", "choose", "done", "message", "record", "study"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+page+".html")
@@ -159,13 +174,16 @@ func New(cfg Config) (*Handler, error) {
 	return h, nil
 }
 
-// Patterns are the paths Mount routes to the handler.
-var Patterns = []string{"GET /{$}", "/static/", "/signup", "/signin", "/signout", "/redirect.aspx", "/pickup", "/pickup/",
-	"/connect", "/connect/", "/records", "/records/"}
+// Patterns returns the paths Mount routes to the handler (a new slice on
+// each call: no shared mutable state).
+func Patterns() []string {
+	return []string{"GET /{$}", "/static/", "/signup", "/signin", "/signout", "/redirect.aspx", "/pickup", "/pickup/",
+		"/connect", "/connect/", "/records", "/records/"}
+}
 
 // Mount routes the patient pages on the platform server's mux.
 func (h *Handler) Mount(s *server.Server) {
-	for _, p := range Patterns {
+	for _, p := range Patterns() {
 		s.Handle(p, h)
 	}
 }
@@ -404,32 +422,32 @@ func (h *Handler) signinForm(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "signin", page{Title: "Sign in", Data: r.URL.Query().Get("next")})
 }
 
-// limited reports whether login has used up its sign-in failures.
-func (h *Handler) limited(login string) bool {
+// limited reports whether login, or the client address, has used up its
+// sign-in failures.
+func (h *Handler) limited(login, addr string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	cut := h.cfg.Now().Add(-h.cfg.SignInWindow)
-	var kept []time.Time
-	for _, t := range h.failures[login] {
-		if t.After(cut) {
-			kept = append(kept, t)
-		}
-	}
-	if len(kept) == 0 {
-		delete(h.failures, login)
-	} else {
-		h.failures[login] = kept
-	}
-	return len(kept) >= h.cfg.MaxSignInFailures
+	now := h.cfg.Now()
+	return h.failures.count(login, now) >= h.cfg.MaxSignInFailures ||
+		h.addrFailures.count(addr, now) >= h.cfg.MaxSignInFailuresPerAddress
 }
 
-func (h *Handler) failed(login string) {
+func (h *Handler) failed(login, addr string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.failures) > 100000 { // bound memory under a spray of logins
-		h.failures = map[string][]time.Time{}
+	now := h.cfg.Now()
+	h.failures.add(login, now)
+	h.addrFailures.add(addr, now)
+}
+
+// clientAddr is the address sign-in failures are counted against: the
+// peer's IP (a forwarded-for header could be forged).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
 	}
-	h.failures[login] = append(h.failures[login], h.cfg.Now())
+	return host
 }
 
 func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
@@ -443,7 +461,8 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusBadRequest, "signin", page{Title: "Sign in", Error: "Login or password is wrong.", Data: next})
 		return
 	}
-	if h.limited(login) {
+	addr := clientAddr(r)
+	if h.limited(login, addr) {
 		h.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "Sign in", Error: "Too many failed sign-ins. Wait 15 minutes and try again.", Data: next})
 		return
 	}
@@ -455,18 +474,16 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	ok := err == nil && provision.CheckPassword(p.PasswordHash, pw)
 	if err != nil {
 		// Same work for an unknown login, so timing does not tell.
-		provision.CheckPassword(dummyHash, pw)
+		provision.CheckPassword(h.dummyHash, pw)
 	}
 	release()
 	if !ok {
-		h.failed(login)
+		h.failed(login, addr)
 		h.render(w, r, http.StatusUnauthorized, "signin", page{Title: "Sign in", Error: "Login or password is wrong.", Data: next})
 		return
 	}
 	h.startSession(w, r, p.ID, next)
 }
-
-var dummyHash = provision.HashPassword("dicomgate dummy password")
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
 	if !h.checkCSRF(w, r) {
@@ -622,12 +639,20 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request) {
 		h.codeError(w, r, k, code, err)
 		return
 	}
+	// Checking an answer derives a key (argon2id or the package's key
+	// derivation): bounded like password hashing, so that a burst of
+	// answers cannot exhaust memory.
+	release, err := h.hashSlot(r.Context())
+	if err != nil {
+		return
+	}
 	var u unlocked
 	if k.Connect {
 		err = h.srv.CheckConnectAnswer(r.Context(), ch.IdentityCode, ans)
 	} else {
 		u.pkg, err = h.srv.UnlockPackage(r.Context(), ch.IdentityCode, ans)
 	}
+	release()
 	var wa *server.WrongAnswerError
 	if errors.As(err, &wa) {
 		ch.TriesLeft = wa.TriesLeft

@@ -110,7 +110,7 @@ func ParseRequest(b []byte) (*Request, error) {
 	for {
 		off := d.InputOffset()
 		tok, err := d.Token()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -3,7 +3,6 @@ package wire
 import (
 	"bytes"
 	"encoding/xml"
-	"io"
 	"time"
 
 	"dicomgate/platform/thing"
@@ -218,7 +217,7 @@ func FindRaw(doc []byte, path ...string) []byte {
 	for {
 		off := d.InputOffset()
 		tok, err := d.Token()
-		if err == io.EOF || err != nil {
+		if err != nil {
 			return nil
 		}
 		switch t := tok.(type) {

@@ -113,33 +113,55 @@ func (s *Store) GetPackage(ctx context.Context, code string) (store.ConnectPacka
 	return p, rows.Err()
 }
 
-// PackageWrongAnswer implements store.Connect.
-func (s *Store) PackageWrongAnswer(ctx context.Context, code string) (int, error) {
-	return s.wrongAnswer(ctx, "connect_packages", store.PackagePending, code)
+// TakePackageTry implements store.Connect.
+func (s *Store) TakePackageTry(ctx context.Context, code string, max int) (int, error) {
+	return s.takeTry(ctx, "connect_packages", `state = '`+store.PackagePending+`'`, code, max)
 }
 
-// ConnectWrongAnswer implements store.Connect.
-func (s *Store) ConnectWrongAnswer(ctx context.Context, code string) (int, error) {
-	return s.wrongAnswer(ctx, "connect_requests", store.ConnectPending, code)
+// ReturnPackageTry implements store.Connect.
+func (s *Store) ReturnPackageTry(ctx context.Context, code string) error {
+	return s.returnTry(ctx, "connect_packages", code)
 }
 
-// wrongAnswer increments the counter atomically (one UPDATE), so that
-// concurrent wrong answers cannot both see "2".
-func (s *Store) wrongAnswer(ctx context.Context, table, state, code string) (int, error) {
+// TakeConnectTry implements store.Connect.
+func (s *Store) TakeConnectTry(ctx context.Context, code string, max int) (int, error) {
+	return s.takeTry(ctx, "connect_requests", `state IN ('`+store.ConnectPending+`', '`+store.ConnectValidated+`')`, code, max)
+}
+
+// ReturnConnectTry implements store.Connect.
+func (s *Store) ReturnConnectTry(ctx context.Context, code string) error {
+	return s.returnTry(ctx, "connect_requests", code)
+}
+
+// takeTry increments the counter only below max, in one UPDATE, so that
+// concurrent answers each take their own try and at most max are taken.
+func (s *Store) takeTry(ctx context.Context, table, stateCond, code string, max int) (int, error) {
 	var n int
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET wrong_answers = wrong_answers + 1 WHERE code = $1 AND state = $2`, code, state)
-		if err != nil {
-			return err
-		}
-		if k, err := res.RowsAffected(); err != nil {
-			return err
-		} else if k == 0 {
-			return fmt.Errorf("%s %w", table, store.ErrNotPending)
-		}
-		return tx.QueryRowContext(ctx, `SELECT wrong_answers FROM `+table+` WHERE code = $1`, code).Scan(&n)
-	})
-	return n, err
+	err := s.db.QueryRowContext(ctx, `UPDATE `+table+` SET wrong_answers = wrong_answers + 1
+		WHERE code = $1 AND `+stateCond+` AND wrong_answers < $2 RETURNING wrong_answers`, code, max).Scan(&n)
+	if err == nil {
+		return n, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	// Nothing taken: say why.
+	var pending bool
+	err = s.db.QueryRowContext(ctx, `SELECT `+stateCond+` FROM `+table+` WHERE code = $1`, code).Scan(&pending)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("%s: %w", table, store.ErrNotFound)
+	case err != nil:
+		return 0, err
+	case !pending:
+		return 0, fmt.Errorf("%s: %w", table, store.ErrNotPending)
+	}
+	return 0, fmt.Errorf("%s: %w", table, store.ErrNoTriesLeft)
+}
+
+func (s *Store) returnTry(ctx context.Context, table, code string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE `+table+` SET wrong_answers = wrong_answers - 1 WHERE code = $1 AND wrong_answers > 0`, code)
+	return err
 }
 
 // ClaimPackage implements store.Connect.

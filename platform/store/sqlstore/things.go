@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -16,67 +17,83 @@ import (
 // PutThings implements store.Store: every write in one transaction; an
 // update is a compare-and-swap on the version stamp.
 func (s *Store) PutThings(ctx context.Context, ws []store.ThingWrite) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.putThings(ctx, tx, ws) })
+}
+
+// PickUpThings implements store.Store: the package state and the things
+// change in one transaction.
+func (s *Store) PickUpThings(ctx context.Context, code string, claimedUntil time.Time, recordID string, at time.Time, ws []store.ThingWrite) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, w := range ws {
-			t := w.Thing
-			if w.PrevVersion == "" {
-				_, err := tx.ExecContext(ctx, `INSERT INTO things (record_id, id, version_stamp, type_id, state, flags, eff_date,
+		res, err := tx.ExecContext(ctx, `UPDATE connect_packages SET state = $1, picked_up = $2, record_id = $3, ciphertext = $4
+			WHERE code = $5 AND state = $6 AND claimed_until = $7`,
+			store.PackagePickedUp, nanos(at), recordID, []byte{}, code, store.PackageClaimed, nanos(claimedUntil))
+		if err := oneRow(res, err, "package"); err != nil {
+			return err
+		}
+		return s.putThings(ctx, tx, ws)
+	})
+}
+
+func (s *Store) putThings(ctx context.Context, tx *sql.Tx, ws []store.ThingWrite) error {
+	for _, w := range ws {
+		t := w.Thing
+		if w.PrevVersion == "" {
+			_, err := tx.ExecContext(ctx, `INSERT INTO things (record_id, id, version_stamp, type_id, state, flags, eff_date,
 					created, created_app, updated, updated_app, data_xml, signature_info, tags)
 					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-					t.RecordID, t.ID, t.VersionStamp, t.TypeID, t.State, int64(t.Flags), nanos(t.EffDate),
-					nanos(t.Created), t.CreatedApp, nanos(t.Updated), t.UpdatedApp, nonNil(t.DataXML), nonNil(t.SignatureInfo), t.Tags)
-				if err := s.insertErr("thing "+t.ID, err); err != nil {
-					return err
-				}
-			} else {
-				res, err := tx.ExecContext(ctx, `UPDATE things SET version_stamp = $1, type_id = $2, state = $3, flags = $4, eff_date = $5,
+				t.RecordID, t.ID, t.VersionStamp, t.TypeID, t.State, int64(t.Flags), nanos(t.EffDate),
+				nanos(t.Created), t.CreatedApp, nanos(t.Updated), t.UpdatedApp, nonNil(t.DataXML), nonNil(t.SignatureInfo), t.Tags)
+			if err := s.insertErr("thing "+t.ID, err); err != nil {
+				return err
+			}
+		} else {
+			res, err := tx.ExecContext(ctx, `UPDATE things SET version_stamp = $1, type_id = $2, state = $3, flags = $4, eff_date = $5,
 					updated = $6, updated_app = $7, data_xml = $8, signature_info = $9, tags = $10
 					WHERE record_id = $11 AND id = $12 AND version_stamp = $13`,
-					t.VersionStamp, t.TypeID, t.State, int64(t.Flags), nanos(t.EffDate),
-					nanos(t.Updated), t.UpdatedApp, nonNil(t.DataXML), nonNil(t.SignatureInfo), t.Tags,
-					t.RecordID, t.ID, w.PrevVersion)
+				t.VersionStamp, t.TypeID, t.State, int64(t.Flags), nanos(t.EffDate),
+				nanos(t.Updated), t.UpdatedApp, nonNil(t.DataXML), nonNil(t.SignatureInfo), t.Tags,
+				t.RecordID, t.ID, w.PrevVersion)
+			if err != nil {
+				return fmt.Errorf("%s: update thing %s: %w", s.d.Name, t.ID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				var cur string
+				err := tx.QueryRowContext(ctx, `SELECT version_stamp FROM things WHERE record_id = $1 AND id = $2`, t.RecordID, t.ID).Scan(&cur)
 				if err != nil {
-					return fmt.Errorf("%s: update thing %s: %w", s.d.Name, t.ID, err)
+					return notFound("thing "+t.ID, err)
 				}
-				if n, err := res.RowsAffected(); err != nil {
-					return err
-				} else if n == 0 {
-					var cur string
-					err := tx.QueryRowContext(ctx, `SELECT version_stamp FROM things WHERE record_id = $1 AND id = $2`, t.RecordID, t.ID).Scan(&cur)
-					if err != nil {
-						return notFound("thing "+t.ID, err)
-					}
-					return fmt.Errorf("thing %s is at version %s, not %s: %w", t.ID, cur, w.PrevVersion, store.ErrVersionMismatch)
-				}
-				for _, table := range []string{"thing_blobs", "thing_keys"} {
-					if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE record_id = $1 AND thing_id = $2`, t.RecordID, t.ID); err != nil {
-						return err
-					}
-				}
+				return fmt.Errorf("thing %s is at version %s, not %s: %w", t.ID, cur, w.PrevVersion, store.ErrVersionMismatch)
 			}
-			for i, b := range t.Blobs {
-				_, err := tx.ExecContext(ctx, `INSERT INTO thing_blobs (record_id, thing_id, idx, name, content_type, blob_id, content_length, hash_info)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-					t.RecordID, t.ID, i, b.Name, b.ContentType, b.BlobID, b.ContentLength, nonNil(b.HashInfo))
-				if err := s.insertErr("blob reference "+b.Name, err); err != nil {
-					return err
-				}
-			}
-			paths := make([]string, 0, len(t.Keys))
-			for p := range t.Keys {
-				paths = append(paths, p)
-			}
-			sort.Strings(paths)
-			for _, p := range paths {
-				_, err := tx.ExecContext(ctx, `INSERT INTO thing_keys (record_id, thing_id, path, value) VALUES ($1, $2, $3, $4)`,
-					t.RecordID, t.ID, p, t.Keys[p])
-				if err := s.insertErr("thing key "+p, err); err != nil {
+			for _, table := range []string{"thing_blobs", "thing_keys"} {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE record_id = $1 AND thing_id = $2`, t.RecordID, t.ID); err != nil {
 					return err
 				}
 			}
 		}
-		return nil
-	})
+		for i, b := range t.Blobs {
+			_, err := tx.ExecContext(ctx, `INSERT INTO thing_blobs (record_id, thing_id, idx, name, content_type, blob_id, content_length, hash_info)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				t.RecordID, t.ID, i, b.Name, b.ContentType, b.BlobID, b.ContentLength, nonNil(b.HashInfo))
+			if err := s.insertErr("blob reference "+b.Name, err); err != nil {
+				return err
+			}
+		}
+		paths := make([]string, 0, len(t.Keys))
+		for p := range t.Keys {
+			paths = append(paths, p)
+		}
+		sort.Strings(paths)
+		for _, p := range paths {
+			_, err := tx.ExecContext(ctx, `INSERT INTO thing_keys (record_id, thing_id, path, value) VALUES ($1, $2, $3, $4)`,
+				t.RecordID, t.ID, p, t.Keys[p])
+			if err := s.insertErr("thing key "+p, err); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func nonNil(b []byte) []byte {
@@ -291,7 +308,7 @@ func (s *Store) PutBlock(ctx context.Context, blobID string, b store.Block) erro
 		var hash []byte
 		err := tx.QueryRowContext(ctx, `SELECT length, hash FROM blob_blocks WHERE blob_id = $1 AND idx = $2`, blobID, b.Index).Scan(&length, &hash)
 		switch {
-		case err == sql.ErrNoRows:
+		case errors.Is(err, sql.ErrNoRows):
 			_, err := tx.ExecContext(ctx, `INSERT INTO blob_blocks (blob_id, idx, length, hash) VALUES ($1, $2, $3, $4)`, blobID, b.Index, b.Length, b.Hash[:])
 			return s.insertErr("blob block", err)
 		case err != nil:

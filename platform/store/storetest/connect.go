@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"crypto/sha256"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ func RunConnect(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"IdentityCodes", testIdentityCodes},
 		{"PackageLifecycle", testPackageLifecycle},
 		{"PackageBlobs", testPackageBlobs},
+		{"PickUpThings", testPickUpThings},
 		{"ConnectRequests", testConnectRequests},
 		{"AuthorizedPaging", testAuthorizedPaging},
 		{"WebSessionsAudit", testWebSessionsAudit},
@@ -72,14 +75,15 @@ func testPackageLifecycle(t *testing.T, s store.Store) {
 	// Several packages per external id are allowed.
 	must(t, s.CreatePackage(ctx, newPkg(t, s, "C2", appA, "ext-1", store.PackagePending)))
 
-	// Wrong answers count atomically.
-	for want := 1; want <= 3; want++ {
-		n, err := s.PackageWrongAnswer(ctx, "C1")
-		must(t, err)
-		if n != want {
-			t.Fatalf("wrong answers = %d, want %d", n, want)
-		}
+	// Tries are taken atomically: of 10 concurrent answers only 3 get
+	// one; a try given back can be taken again.
+	testConcurrentTries(t, "C1", func(max int) (int, error) { return s.TakePackageTry(ctx, "C1", max) })
+	must(t, s.ReturnPackageTry(ctx, "C1"))
+	if n, err := s.TakePackageTry(ctx, "C1", 3); err != nil || n != 3 {
+		t.Fatalf("TakePackageTry after return = %d, %v; want 3", n, err)
 	}
+	_, err = s.TakePackageTry(ctx, "NOPE", 3)
+	wantErr(t, err, store.ErrNotFound)
 
 	// Claim, release, claim again, complete: once only.
 	now := t0.Add(time.Hour)
@@ -97,7 +101,7 @@ func testPackageLifecycle(t *testing.T, s store.Store) {
 	if got.State != store.PackagePickedUp || got.RecordID != "rec-1" || len(got.Ciphertext) != 0 {
 		t.Fatalf("picked-up package = %+v", got)
 	}
-	_, err = s.PackageWrongAnswer(ctx, "C2")
+	_, err = s.TakePackageTry(ctx, "C2", 3)
 	wantErr(t, err, store.ErrNotPending)
 
 	// Allocate, then fill once.
@@ -227,10 +231,15 @@ func testConnectRequests(t *testing.T, s store.Store) {
 	if got.State != store.ConnectPending || got.AnswerHash != r.AnswerHash || got.Question != "Pet?" {
 		t.Fatalf("GetConnectRequest = %+v", got)
 	}
-	n, err := s.ConnectWrongAnswer(ctx, "R1")
+	n, err := s.TakeConnectTry(ctx, "R1", 3)
 	must(t, err)
 	if n != 1 {
 		t.Fatalf("wrong answers = %d", n)
+	}
+	testConcurrentTries(t, "R3", func(max int) (int, error) { return s.TakeConnectTry(ctx, "R3", max) })
+	must(t, s.ReturnConnectTry(ctx, "R3"))
+	if got, err := s.GetConnectRequest(ctx, "R3"); err != nil || got.WrongAnswers != 2 {
+		t.Fatalf("after ReturnConnectTry: %+v, %v; want 2 wrong answers", got, err)
 	}
 	v, err := s.ValidateConnectRequest(ctx, "R1", "person-1", "rec-1", t0.Add(time.Hour))
 	must(t, err)
@@ -349,5 +358,89 @@ func testWebSessionsAudit(t *testing.T, s store.Store) {
 	must(t, err)
 	if m != "two" {
 		t.Fatalf("message = %q", m)
+	}
+}
+
+// testConcurrentTries takes tries (max 3) from 10 goroutines at once:
+// exactly 3 must succeed, with counts 1, 2 and 3, and the rest fail with
+// ErrNoTriesLeft.
+func testConcurrentTries(t *testing.T, code string, take func(max int) (int, error)) {
+	t.Helper()
+	const max, n = 3, 10
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		counts []int
+		errs   []error
+	)
+	for range n {
+		wg.Go(func() {
+			k, err := take(max)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			counts = append(counts, k)
+		})
+	}
+	wg.Wait()
+	slices.Sort(counts)
+	if !slices.Equal(counts, []int{1, 2, 3}) {
+		t.Fatalf("%s: tries taken with counts %v (errors %v), want [1 2 3]", code, counts, errs)
+	}
+	for _, err := range errs {
+		wantErr(t, err, store.ErrNoTriesLeft)
+	}
+}
+
+// testPickUpThings checks that a pick-up writes its things and the
+// picked-up state together, only under its own claim: a pick-up whose
+// claim was taken over, or a second one, writes nothing.
+func testPickUpThings(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seedApps(t, s)
+	seedRecord(t, s, "rec-1")
+	must(t, s.CreatePackage(ctx, newPkg(t, s, "P1", appA, "ext-1", store.PackagePending)))
+	things := func(ids ...string) []store.ThingWrite {
+		var ws []store.ThingWrite
+		for _, id := range ids {
+			ws = append(ws, store.ThingWrite{Thing: thing("rec-1", id, "v1", "note", t0)})
+		}
+		return ws
+	}
+	count := func() int {
+		got, err := s.QueryThings(ctx, store.ThingQuery{RecordID: "rec-1"})
+		must(t, err)
+		return len(got)
+	}
+	now := t0.Add(time.Hour)
+	stale, fresh := now.Add(time.Minute), now.Add(3*time.Minute)
+	must(t, s.ClaimPackage(ctx, "P1", now, stale))
+	// The first pick-up stalls; its claim goes stale and is taken over.
+	must(t, s.ClaimPackage(ctx, "P1", now.Add(2*time.Minute), fresh))
+	wantErr(t, s.PickUpThings(ctx, "P1", stale, "rec-1", now, things("a1", "a2")), store.ErrNotPending)
+	if n := count(); n != 0 {
+		t.Fatalf("a pick-up under a lost claim wrote %d things", n)
+	}
+	// Things that cannot be written leave the package claimed.
+	must(t, s.PutThings(ctx, things("dup")))
+	wantErr(t, s.PickUpThings(ctx, "P1", fresh, "rec-1", now, things("b1", "dup")), store.ErrExists)
+	if got, err := s.GetPackage(ctx, "P1"); err != nil || got.State != store.PackageClaimed {
+		t.Fatalf("after a failed pick-up: %+v, %v; want claimed", got.State, err)
+	}
+	must(t, s.PickUpThings(ctx, "P1", fresh, "rec-1", now, things("b1", "b2")))
+	if n := count(); n != 3 {
+		t.Fatalf("%d things in the record, want 3", n)
+	}
+	got, err := s.GetPackage(ctx, "P1")
+	must(t, err)
+	if got.State != store.PackagePickedUp || got.RecordID != "rec-1" || len(got.Ciphertext) != 0 {
+		t.Fatalf("picked-up package = %+v", got)
+	}
+	wantErr(t, s.PickUpThings(ctx, "P1", fresh, "rec-1", now, things("c1")), store.ErrNotPending)
+	if n := count(); n != 3 {
+		t.Fatalf("a second pick-up wrote things: %d in the record", n)
 	}
 }
