@@ -78,6 +78,7 @@ type Server struct {
 	mu     sync.Mutex
 	active map[*ul.Association]struct{}
 	wg     sync.WaitGroup
+	live   liveAssociations // see associations.go
 }
 
 func (s *Server) init() {
@@ -195,6 +196,8 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 	}()
 	rq := a.Request()
 	info := AssociationInfo{CallingAETitle: rq.CallingAETitle, CalledAETitle: rq.CalledAETitle, RemoteAddr: conn.RemoteAddr(), TLS: isTLS}
+	la := s.live.add(info)
+	defer s.live.remove(la)
 	log = log.With("calling", info.CallingAETitle)
 	log.Debug("association accepted", "contexts", len(accepted))
 	defer func() {
@@ -203,7 +206,7 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 			a.AbortAndClose()
 		}
 	}()
-	n, err := s.serveMessages(ctx, a, info, accepted, log)
+	n, err := s.serveMessages(ctx, a, info, accepted, log, la)
 	switch {
 	case errors.Is(err, ul.ErrReleaseRequested):
 		if err := a.RespondRelease(); err != nil {
@@ -365,7 +368,7 @@ var errProtocol = errors.New("dimse: protocol violation")
 
 // serveMessages runs the DIMSE loop of an established association until it
 // ends; it returns ul.ErrReleaseRequested on a release request.
-func (s *Server) serveMessages(ctx context.Context, a *ul.Association, info AssociationInfo, accepted map[byte]string, log *slog.Logger) (int, error) {
+func (s *Server) serveMessages(ctx context.Context, a *ul.Association, info AssociationInfo, accepted map[byte]string, log *slog.Logger, la *liveAssociation) (int, error) {
 	stored := 0
 	for {
 		cmd, pcid, err := readCommand(a)
@@ -407,6 +410,7 @@ func (s *Server) serveMessages(ctx context.Context, a *ul.Association, info Asso
 			rsp.Status, rsp.ErrorComment = StatusOf(herr)
 			if herr == nil {
 				stored++
+				la.stored()
 			} else {
 				log.Warn("C-STORE failed", "sop_instance", cmd.AffectedSOPInstanceUID, "status", rsp.Status.String(), "err", herr)
 			}

@@ -131,6 +131,9 @@ func sendOne(ctx context.Context, cl *dimse.Client, path string) error {
 // one thing exactly once, with complete blobs.
 func TestCrashes(t *testing.T) {
 	if testing.Short() {
+		if os.Getenv("DICOMGATE_REQUIRE_PEERS") == "1" {
+			t.Fatal("the crash test must run when DICOMGATE_REQUIRE_PEERS=1 (drop -short)")
+		}
 		t.Skip("crash test in -short mode")
 	}
 	root := t.TempDir()

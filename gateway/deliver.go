@@ -49,20 +49,24 @@ func (g *Gateway) deliverJob(ctx context.Context, j store.Job) error {
 	}
 	if err != nil && ctx.Err() == nil {
 		g.event(ctx, st.StudyUID, "attempt-failed", "attempt %d: %v", j.Attempts, err)
-		g.store.UpdateStudy(ctx, st.StudyUID, func(s *store.Study) error {
+		if _, uerr := g.store.UpdateStudy(ctx, st.StudyUID, func(s *store.Study) error {
 			s.Error, s.Attempts = err.Error(), j.Attempts
 			return nil
-		})
+		}); uerr != nil {
+			g.log.Warn("recording a failed attempt", "study", st.StudyUID, "err", uerr)
+		}
 	}
 	return err
 }
 
 // deliveryFailed runs when a delivery ran out of attempts.
 func (g *Gateway) deliveryFailed(ctx context.Context, j store.Job, err error) {
-	g.store.UpdateStudy(ctx, j.Key, func(s *store.Study) error {
+	if _, uerr := g.store.UpdateStudy(ctx, j.Key, func(s *store.Study) error {
 		s.State, s.Error, s.Attempts = store.StateFailed, err.Error(), j.Attempts
 		return nil
-	})
+	}); uerr != nil {
+		g.log.Error("recording a failed delivery", "study", j.Key, "err", uerr)
+	}
 	g.event(ctx, j.Key, "failed", "delivery failed after %d attempts: %v", j.Attempts, err)
 }
 
@@ -102,6 +106,11 @@ func (g *Gateway) deliverRecord(ctx context.Context, st store.Study, attempt int
 	if existing != nil && existing.BlobPayload != nil {
 		for _, b := range existing.BlobPayload.Blobs {
 			have[b.Info.Name] = true
+		}
+	}
+	if g.eager != nil {
+		if err := g.eager.wait(ctx, st.StudyUID); err != nil {
+			return err
 		}
 	}
 	uploaded, err := g.store.Blobs(ctx, st.StudyUID)
@@ -148,29 +157,14 @@ func (g *Gateway) deliverRecord(ctx context.Context, st store.Study, attempt int
 	if err != nil {
 		if wire.CodeOf(err) == wire.InvalidBlobRefURL {
 			// The upload tokens lapsed (a long outage): upload again.
-			g.store.ForgetBlobs(ctx, st.StudyUID)
+			if ferr := g.store.ForgetBlobs(ctx, st.StudyUID); ferr != nil {
+				g.log.Warn("forgetting lapsed uploads", "study", st.StudyUID, "err", ferr)
+			}
 		}
 		return err
 	}
-	sops := make([]string, len(ins))
-	for i, in := range ins {
-		sops[i] = in.SOPInstanceUID
-	}
-	if err := g.store.MarkDelivered(ctx, sops); err != nil {
-		return err
-	}
-	now := g.cfg.Now()
-	after, err := g.store.UpdateStudy(ctx, st.StudyUID, func(s *store.Study) error {
+	after, err := g.markDelivered(ctx, st.StudyUID, ins, func(s *store.Study) {
 		s.ThingID, s.VersionStamp = key.ID, key.VersionStamp
-		s.Delivered, s.DeliveredAt, s.Error = len(ins), now, ""
-		s.BlobsDone = s.BlobsTotal
-		s.State = store.StateDelivered
-		if s.Instances > len(ins) {
-			// Instances arrived during the delivery: deliver them as an
-			// update after a quiet period of their own.
-			s.State, s.ReadyAt = store.StateReceiving, now.Add(g.cfg.QuietPeriod)
-		}
-		return nil
 	})
 	if err != nil {
 		return err
@@ -178,6 +172,31 @@ func (g *Gateway) deliverRecord(ctx context.Context, st store.Study, attempt int
 	g.event(ctx, st.StudyUID, "delivered", "%d instances in record %s, thing %s version %s", len(ins), st.RecordID, key.ID, key.VersionStamp)
 	g.log.Info("study delivered", "study", st.StudyUID, "instances", len(ins), "record", st.RecordID, "state", after.State)
 	return nil
+}
+
+// markDelivered marks a delivery's instances and its study delivered;
+// mutate records what the way of delivery produced. Instances that arrived
+// during the delivery send the study back to receiving, to be delivered
+// after a quiet period of their own.
+func (g *Gateway) markDelivered(ctx context.Context, studyUID string, ins []store.Instance, mutate func(*store.Study)) (store.Study, error) {
+	sops := make([]string, len(ins))
+	for i, in := range ins {
+		sops[i] = in.SOPInstanceUID
+	}
+	if err := g.store.MarkDelivered(ctx, sops); err != nil {
+		return store.Study{}, err
+	}
+	now := g.cfg.Now()
+	return g.store.UpdateStudy(ctx, studyUID, func(s *store.Study) error {
+		mutate(s)
+		s.Delivered, s.DeliveredAt, s.Error = len(ins), now, ""
+		s.BlobsDone = s.BlobsTotal
+		s.State = store.StateDelivered
+		if s.Instances > len(ins) {
+			s.State, s.ReadyAt = store.StateReceiving, now.Add(g.cfg.QuietPeriod)
+		}
+		return nil
+	})
 }
 
 // plan lists the blobs of a study: every DICOM file, a thumbnail for every
@@ -242,6 +261,9 @@ func (g *Gateway) uploadWith(ctx context.Context, st store.Study, todo []blobTas
 		sem       = make(chan struct{}, g.cfg.Parallel)
 		progress  = time.Now()
 		finished  int
+		// Blobs are recorded in batches: a crash loses at most a batch of
+		// records, and those blobs are uploaded again.
+		unrecorded []store.UploadedBlob
 	)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -257,7 +279,7 @@ func (g *Gateway) uploadWith(ctx context.Context, st store.Study, todo []blobTas
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			b, skipped, err := g.uploadOne(ctx, st, t, up, remember)
+			b, skipped, err := g.uploadOne(ctx, st, t, up)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -272,18 +294,40 @@ func (g *Gateway) uploadWith(ctx context.Context, st store.Study, todo []blobTas
 				return
 			}
 			done[t.name] = b
+			if remember {
+				unrecorded = append(unrecorded, b)
+				if len(unrecorded) >= 64 {
+					if err := g.store.RecordBlobs(ctx, unrecorded); err != nil && firstErr == nil {
+						firstErr = err
+					}
+					unrecorded = unrecorded[:0]
+				}
+			}
 			finished++
 			if time.Since(progress) > time.Second {
 				progress = time.Now()
 				n := finished
-				g.store.UpdateStudy(ctx, st.StudyUID, func(s *store.Study) error { s.BlobsDone += n; return nil })
 				finished = 0
+				// Progress for the admin UI, written outside the lock;
+				// a lost update only delays the progress bar.
+				go func() {
+					if _, err := g.store.UpdateStudy(context.WithoutCancel(ctx), st.StudyUID, func(s *store.Study) error { s.BlobsDone += n; return nil }); err != nil {
+						g.log.Debug("upload progress", "err", err)
+					}
+				}()
 			}
 		}()
 	}
 	wg.Wait()
+	if len(unrecorded) > 0 {
+		if err := g.store.RecordBlobs(context.WithoutCancel(ctx), unrecorded); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
 	if finished > 0 && firstErr == nil {
-		g.store.UpdateStudy(context.WithoutCancel(ctx), st.StudyUID, func(s *store.Study) error { s.BlobsDone += finished; return nil })
+		if _, err := g.store.UpdateStudy(context.WithoutCancel(ctx), st.StudyUID, func(s *store.Study) error { s.BlobsDone += finished; return nil }); err != nil {
+			g.log.Debug("upload progress", "err", err)
+		}
 	}
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = ctx.Err()
@@ -296,9 +340,9 @@ func (g *Gateway) uploadWith(ctx context.Context, st store.Study, todo []blobTas
 	return noPreview, firstErr
 }
 
-// uploadOne uploads one blob and records it. skipped reports a preview
+// uploadOne uploads one blob. skipped reports a preview
 // whose pixels cannot be rendered (a typed previews error): not a failure.
-func (g *Gateway) uploadOne(ctx context.Context, st store.Study, t blobTask, up uploadFunc, remember bool) (store.UploadedBlob, bool, error) {
+func (g *Gateway) uploadOne(ctx context.Context, st store.Study, t blobTask, up uploadFunc) (store.UploadedBlob, bool, error) {
 	var r io.Reader
 	if t.render != "" {
 		var buf bytes.Buffer
@@ -331,11 +375,6 @@ func (g *Gateway) uploadOne(ctx context.Context, st store.Study, t blobTask, up 
 		ContentLength: b.Length()}
 	if hi := b.Info.HashInfo; hi != nil {
 		ub.Hash, ub.BlockSize = hi.Hash, hi.BlockSize()
-	}
-	if remember {
-		if err := g.store.RecordBlob(ctx, ub); err != nil {
-			return store.UploadedBlob{}, false, err
-		}
 	}
 	return ub, false, nil
 }

@@ -30,6 +30,10 @@ const (
 	PickupDeleted    = "deleted"    // staff deleted the pending package
 )
 
+// ErrNoSealer reports a gateway configured without a key to seal pick-up
+// answers with.
+var ErrNoSealer = errors.New("gateway: no key to seal answers with")
+
 // Mailer queues mail; *mail.Outbox implements it.
 type Mailer interface {
 	Enqueue(ctx context.Context, m mail.Message) (int64, error)
@@ -53,6 +57,10 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 // PickupRequest is what the front desk types to register a drop-off/
 // pick-up for a patient.
 type PickupRequest struct {
+	// StudyUID, when set, packages that study (held, waiting or failed)
+	// for this registration; otherwise the registration waits for the
+	// patient's next study, or takes one already waiting.
+	StudyUID          string
 	PatientID         string
 	IssuerOfPatientID string
 	AccessionNumber   string // optional: only this study
@@ -94,7 +102,7 @@ func (r *PickupRequest) validate() error {
 // patient already waiting is sent on its way.
 func (g *Gateway) RegisterPickup(ctx context.Context, r PickupRequest) (store.Pickup, error) {
 	if g.cfg.Sealer == nil {
-		return store.Pickup{}, errors.New("gateway: no key to seal answers with")
+		return store.Pickup{}, ErrNoSealer
 	}
 	if err := r.validate(); err != nil {
 		return store.Pickup{}, err
@@ -117,6 +125,12 @@ func (g *Gateway) RegisterPickup(ctx context.Context, r PickupRequest) (store.Pi
 		return store.Pickup{}, err
 	}
 	g.log.Info("pick-up registered", "pickup", p.ID)
+	if r.StudyUID != "" {
+		if err := g.releaseTo(ctx, r.StudyUID, p); err != nil {
+			return p, err
+		}
+		return g.store.Pickup(ctx, p.ID)
+	}
 	// Studies of this patient that wait for a pick-up (or for a Patient
 	// Connect mapping that the front desk chose DOPU over) go now.
 	waiting, err := g.store.Studies(ctx, store.StudyFilter{PatientID: r.PatientID,
@@ -134,6 +148,36 @@ func (g *Gateway) RegisterPickup(ctx context.Context, r PickupRequest) (store.Pi
 		break // one registration, one package
 	}
 	return g.store.Pickup(ctx, p.ID)
+}
+
+// releaseTo sends one study to a drop-off/pick-up package for the given
+// registration.
+func (g *Gateway) releaseTo(ctx context.Context, uid string, p store.Pickup) error {
+	_, err := g.store.UpdateStudy(ctx, uid, func(s *store.Study) error {
+		switch s.State {
+		case store.StateHeld, store.StateWaitingPatient, store.StateWaitingPickup, store.StateFailed:
+		default:
+			return fmt.Errorf("%w: study is %s", ErrNotDeliverable, s.State)
+		}
+		if s.PatientID != p.PatientID || s.IssuerOfPatientID != p.IssuerOfPatientID {
+			return fmt.Errorf("%w: the registration is for another patient", ErrNotDeliverable)
+		}
+		s.Route, s.RouteReason, s.Error = string(route.ActionDOPU), "dopu (staff registered a pick-up)", ""
+		s.PickupID, s.State = p.ID, store.StateQueued
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	st, err := g.store.Study(ctx, uid)
+	if err != nil {
+		return err
+	}
+	if err := g.bindPickup(ctx, st); err != nil {
+		return err
+	}
+	g.event(ctx, uid, "released", "staff registered pick-up %d for the study", p.ID)
+	return g.enqueue(ctx, uid)
 }
 
 // pickupFor finds the registration a study would be packaged for.
@@ -291,20 +335,7 @@ func (g *Gateway) finishDOPU(ctx context.Context, st store.Study, p store.Pickup
 	if err != nil {
 		return err
 	}
-	sops := make([]string, len(ins))
-	for i, in := range ins {
-		sops[i] = in.SOPInstanceUID
-	}
-	if err := g.store.MarkDelivered(ctx, sops); err != nil {
-		return err
-	}
-	now := g.cfg.Now()
-	_, err = g.store.UpdateStudy(ctx, st.StudyUID, func(s *store.Study) error {
-		s.State, s.PackageCode, s.DeliveredAt, s.Delivered, s.Error = store.StateDelivered, p.IdentityCode, now, len(ins), ""
-		s.BlobsDone = s.BlobsTotal
-		return nil
-	})
-	if err != nil {
+	if _, err := g.markDelivered(ctx, st.StudyUID, ins, func(s *store.Study) { s.PackageCode = p.IdentityCode }); err != nil {
 		return err
 	}
 	g.event(ctx, st.StudyUID, "delivered", "pick-up code mailed to the patient")
@@ -400,6 +431,10 @@ func (g *Gateway) InvitePatient(ctx context.Context, inv ConnectInvite) (string,
 	return code, nil
 }
 
+// connectPollOverlap is how far before the last authorization seen a poll
+// asks again.
+const connectPollOverlap = 10 * time.Minute
+
 // PollConnect takes the Patient Connect requests patients authorized since
 // the last poll and links their studies. Run calls it every ConnectPoll.
 func (g *Gateway) PollConnect(ctx context.Context) error {
@@ -410,7 +445,14 @@ func (g *Gateway) PollConnect(ctx context.Context) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	reqs, err := g.platform.GetAuthorizedConnectRequests(ctx, since)
+	// Ask again for a margin before the last authorization seen: the
+	// platform's clock and commit order need not match ours, and linking
+	// the same request twice changes nothing.
+	from := since
+	if !from.IsZero() {
+		from = from.Add(-connectPollOverlap)
+	}
+	reqs, err := g.platform.GetAuthorizedConnectRequests(ctx, from)
 	if err != nil {
 		return err
 	}

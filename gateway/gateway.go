@@ -84,6 +84,10 @@ type Config struct {
 	Previews previews.Options
 	// Signer, when set, signs every thing written into a record.
 	Signer *Signer
+	// NoEagerUpload turns off uploading each instance's file and thumbnail
+	// while its study still arrives (when the study already routes to a
+	// connected patient's record).
+	NoEagerUpload bool
 	// Rules and DefaultAction route studies (every study held when empty).
 	Rules         []route.Rule
 	DefaultAction route.Action
@@ -116,6 +120,7 @@ type Gateway struct {
 	spool    *spool.Spool
 	platform Platform
 	runner   *jobs.Runner
+	eager    *eager
 	log      *slog.Logger
 
 	mu     sync.RWMutex
@@ -173,6 +178,9 @@ func New(cfg Config, st store.Store, sp *spool.Spool, pf Platform) (*Gateway, er
 	if err := g.SetRules(cfg.Rules, cfg.DefaultAction); err != nil {
 		return nil, err
 	}
+	if !cfg.NoEagerUpload {
+		g.eager = newEager(g)
+	}
 	g.runner = &jobs.Runner{
 		Queue: st, Workers: cfg.Workers, BaseDelay: cfg.RetryBase, MaxDelay: cfg.RetryMax, Log: cfg.Log,
 		Funcs:    map[string]jobs.Func{jobDeliver: g.deliverJob},
@@ -203,7 +211,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- g.runner.Run(ctx) }()
-	t := time.NewTicker(time.Second)
+	if g.eager != nil {
+		go g.eager.run(ctx, g.cfg.Parallel)
+	}
+	// Studies are checked often, so one is routed soon after its quiet
+	// period ends; the query is an index range scan.
+	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	var lastPoll time.Time
 	for {

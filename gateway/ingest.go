@@ -24,7 +24,18 @@ var _ dimse.Handler = (*Gateway)(nil)
 // and only then lets the C-STORE be acknowledged. A duplicate SOP Instance
 // UID keeps the first copy (the spool's policy) and is indexed once.
 func (g *Gateway) Store(ctx context.Context, req *dimse.StoreRequest, data io.Reader) error {
-	st, err := g.spool.Put(ctx, dimse.SpoolInstance(req), data)
+	in := dimse.SpoolInstance(req)
+	// The header is read while the spool syncs the file: it is in the page
+	// cache already, and the facts are used only once Put succeeded.
+	var early chan header
+	in.Published = func(st spool.Stored) {
+		early = make(chan header, 1)
+		go func() {
+			f, err := readHeader(st)
+			early <- header{f, err}
+		}()
+	}
+	st, err := g.spool.Put(ctx, in, data)
 	if err != nil {
 		return err
 	}
@@ -32,7 +43,13 @@ func (g *Gateway) Store(ctx context.Context, req *dimse.StoreRequest, data io.Re
 	if req.Association.RemoteAddr != nil {
 		peer = req.Association.RemoteAddr.String()
 	}
-	if err := g.index(ctx, st, peer); err != nil {
+	var h header
+	if early != nil {
+		h = <-early
+	} else {
+		h.f, h.err = readHeader(st)
+	}
+	if err := g.index(ctx, st, peer, h); err != nil {
 		if !st.Duplicate && errors.Is(err, errUnindexable) {
 			// Refused, so not kept: the sender keeps its copy.
 			os.Remove(st.Path)
@@ -45,10 +62,16 @@ func (g *Gateway) Store(ctx context.Context, req *dimse.StoreRequest, data io.Re
 // errUnindexable marks an instance whose header lacks what a study needs.
 var errUnindexable = errors.New("gateway: instance cannot join a study")
 
-// index reads the stored file's header facts and records the instance in
-// its study; the study's quiet period restarts.
-func (g *Gateway) index(ctx context.Context, st spool.Stored, peer string) error {
-	f, err := mis.ReadFile(st.Path)
+// header is the outcome of reading a stored file's header facts.
+type header struct {
+	f   mis.Instance
+	err error
+}
+
+// index records the instance, whose header facts h were read from the
+// stored file, in its study; the study's quiet period restarts.
+func (g *Gateway) index(ctx context.Context, st spool.Stored, peer string, h header) error {
+	f, err := h.f, h.err
 	if err != nil {
 		return &dimse.StatusError{Status: dimse.StatusCannotUnderstand,
 			Comment: truncate(fmt.Sprintf("cannot index: %v", err), 64), Err: fmt.Errorf("%w: %w", errUnindexable, err)}
@@ -74,8 +97,33 @@ func (g *Gateway) index(ctx context.Context, st spool.Stored, peer string) error
 	}
 	if created {
 		g.log.Debug("instance indexed", "sop", st.SOPInstanceUID, "study", f.StudyInstanceUID, "calling_ae", st.CallingAETitle)
+		if g.eager != nil {
+			g.eager.offer(eagerItem{studyUID: f.StudyInstanceUID, path: st.Path, facts: f})
+		}
 	}
 	return nil
+}
+
+// readHeader reads the header facts of a stored instance. When the spool
+// knows where the header ends (it walked the data set), only that part of
+// the file is parsed: the pixel data, most of an image's bytes, is neither
+// read back nor decoded; whether it is there comes from the walk. Otherwise
+// the whole file is read.
+func readHeader(st spool.Stored) (mis.Instance, error) {
+	if st.HeaderSize <= 0 || st.Duplicate {
+		return mis.ReadFile(st.Path)
+	}
+	file, err := os.Open(st.Path)
+	if err != nil {
+		return mis.Instance{}, err
+	}
+	defer file.Close()
+	f, err := mis.Read(io.NewSectionReader(file, 0, st.HeaderSize), st.HeaderSize)
+	if err != nil {
+		return mis.Instance{}, err
+	}
+	f.HasPixelData = f.HasPixelData || st.PixelData
+	return f, nil
 }
 
 func fileSize(st spool.Stored) int64 {
@@ -104,7 +152,9 @@ func studyFacts(f mis.Instance) store.Study {
 // Recover indexes spooled files the store does not know: an instance
 // whose file was published just before a crash, before its index row
 // committed. (It was never acknowledged, but it is here, so it is
-// delivered.) Files that cannot join a study are logged and left.
+// delivered.) A file whose checksum mark shows that its data did not
+// survive the crash (spool.ErrCorrupt) is removed; files that cannot join
+// a study are logged and left.
 func (g *Gateway) Recover(ctx context.Context) error {
 	entries, err := os.ReadDir(g.spool.Dir())
 	if err != nil {
@@ -123,6 +173,16 @@ func (g *Gateway) Recover(ctx context.Context) error {
 			return fmt.Errorf("gateway: recover: %w", err)
 		}
 		path := filepath.Join(g.spool.Dir(), name)
+		if err := spool.Verify(path); errors.Is(err, spool.ErrCorrupt) {
+			// Its name reached the disk before its data: never
+			// acknowledged, so the sender still has it.
+			g.log.Warn("dropping spooled file damaged by a crash", "path", path, "err", err)
+			_ = os.Remove(path)
+			continue
+		} else if err != nil && !errors.Is(err, spool.ErrNoMark) {
+			g.log.Warn("spooled file cannot be verified", "path", path, "err", err)
+			continue
+		}
 		f, err := mis.ReadFile(path)
 		if err != nil {
 			g.log.Warn("spooled file cannot join a study", "path", path, "err", err)
@@ -135,7 +195,7 @@ func (g *Gateway) Recover(ctx context.Context) error {
 		}
 		st := spool.Stored{Path: path, SOPInstanceUID: sop, SOPClassUID: f.SOPClassUID, StudyInstanceUID: f.StudyInstanceUID,
 			SeriesInstanceUID: f.SeriesInstanceUID, TransferSyntaxUID: meta.TransferSyntaxUID, CallingAETitle: meta.SourceAETitle}
-		if err := g.index(ctx, st, ""); err != nil {
+		if err := g.index(ctx, st, "", header{f, nil}); err != nil {
 			g.log.Warn("spooled file cannot be indexed", "path", path, "err", err)
 			continue
 		}

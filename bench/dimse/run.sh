@@ -48,17 +48,27 @@ SCP_PORT=$(free_port)
 start_storescp "$WORK/scp" "$SCP_PORT"
 SYNC_PORT=$(free_port)
 start_storescp "$WORK/scpsync" "$SYNC_PORT" -xcr "sync #p/#f" -xs
-DG_PORT=$(free_port)
-"$WORK/dicomgate" serve --data "$WORK/dg" --dicom-addr "127.0.0.1:$DG_PORT" --platform-addr "127.0.0.1:$(free_port)" --admin-addr "127.0.0.1:$(free_port)" 2>"$WORK/serve.log" &
-PIDS+=($!)
+# dicomgate serve starts afresh (empty spool and index) for every round: with
+# the index rows of an earlier round, every C-STORE would find its instance
+# known and skip the durable index commit.
+DG_PID=
+start_dicomgate() {
+	if [ -n "$DG_PID" ]; then kill "$DG_PID" 2>/dev/null || true; wait "$DG_PID" 2>/dev/null || true; fi
+	rm -rf "$WORK/dg"
+	DG_PORT=$(free_port)
+	"$WORK/dicomgate" serve --data "$WORK/dg" --dicom-addr "127.0.0.1:$DG_PORT" --platform-addr "127.0.0.1:$(free_port)" --admin-addr "127.0.0.1:$(free_port)" 2>>"$WORK/serve.log" &
+	DG_PID=$!
+	PIDS+=("$DG_PID")
+	wait_port "$DG_PORT"
+}
 wait_port "$SCP_PORT"
 wait_port "$SYNC_PORT"
-wait_port "$DG_PORT"
 
 echo "== load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 declare -a R_SCP R_SYNC R_DG S_SCU S_DG
 for r in $(seq "$ROUNDS"); do
-	rm -rf "$WORK/scp"/* "$WORK/dg/spool/instances"/*
+	rm -rf "$WORK/scp"/*
+	start_dicomgate
 	sync
 	t0=$(now); storescu -aec STORESCP 127.0.0.1 "$SCP_PORT" "${FILES[@]}"; t1=$(now)
 	R_SCP+=("$(rate "$N" "$t0" "$t1")")

@@ -82,27 +82,28 @@ func (f *dicomFlags) tlsConfig() (*tls.Config, error) {
 
 // newDICOMPart is serve's DICOM listener: the C-STORE SCP storing through
 // h (the gateway, which spools into sp), plus the DICOM TLS listener when
-// configured.
-func newDICOMPart(ctx context.Context, rc *runContext, sp *spool.Spool, h dimse.Handler, f *dicomFlags) (servicePart, error) {
+// configured. The server is returned too: the admin dashboard lists its
+// live associations.
+func newDICOMPart(ctx context.Context, rc *runContext, sp *spool.Spool, h dimse.Handler, f *dicomFlags) (servicePart, *dimse.Server, error) {
 	srv, err := newDICOMServer(rc, h, f)
 	if err != nil {
-		return servicePart{}, err
+		return servicePart{}, nil, err
 	}
 	ln, err := net.Listen("tcp", f.Addr)
 	if err != nil {
-		return servicePart{}, err
+		return servicePart{}, nil, err
 	}
 	listeners := []net.Listener{ln}
 	if f.TLSAddr != "" {
 		cfg, err := f.tlsConfig()
 		if err != nil {
 			_ = ln.Close()
-			return servicePart{}, err
+			return servicePart{}, nil, err
 		}
 		tln, err := net.Listen("tcp", f.TLSAddr)
 		if err != nil {
 			_ = ln.Close()
-			return servicePart{}, err
+			return servicePart{}, nil, err
 		}
 		listeners = append(listeners, tls.NewListener(tln, cfg))
 	}
@@ -121,5 +122,5 @@ func newDICOMPart(ctx context.Context, rc *runContext, sp *spool.Spool, h dimse.
 		}
 		wg.Wait()
 		return errors.Join(errs...)
-	}}, nil
+	}}, srv, nil
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"dicomgate/dimse"
+	"dicomgate/gateway/admin"
 )
 
 // serveCmd runs every part of the product in one process: the bundled
@@ -53,18 +56,36 @@ func (c *serveCmd) Run(rc *runContext) error {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	dicom, err := newDICOMPart(ctx, rc, gw.spool, gw.gw, &c.DICOM)
+	dicom, dicomSrv, err := newDICOMPart(ctx, rc, gw.spool, gw.gw, &c.DICOM)
 	if err != nil {
 		gw.close()
 		return fmt.Errorf("dicom listener: %w", err)
 	}
-	admin, err := newAdminPart(ctx, rc, &c.Admin, adminDeps{Gateway: gw.gw, Outbox: gw.mails, Secrets: gw.key})
+	admin, err := newAdminPart(ctx, rc, &c.Admin, adminDeps{Gateway: gw.gw, Associations: dicomAssociations{dicomSrv},
+		Outbox: gw.mails, Secrets: gw.key})
 	if err != nil {
 		gw.close()
 		return fmt.Errorf("admin UI: %w", err)
 	}
 	parts := append([]servicePart{platform, dicom, admin}, gw.parts(ctx)...)
 	return runParts(ctx, cancel, parts)
+}
+
+// dicomAssociations shows the DICOM listener's live associations on the
+// admin dashboard.
+type dicomAssociations struct{ srv *dimse.Server }
+
+var _ admin.Associations = dicomAssociations{}
+
+// Associations converts the listener's snapshot to the dashboard's rows.
+func (d dicomAssociations) Associations() []admin.AssociationSnapshot {
+	live := d.srv.Associations()
+	out := make([]admin.AssociationSnapshot, len(live))
+	for i, a := range live {
+		out[i] = admin.AssociationSnapshot{Peer: a.RemoteAddr, CallingAE: a.CallingAETitle, CalledAE: a.CalledAETitle,
+			Instances: int(a.Instances), Since: a.Since}
+	}
+	return out
 }
 
 // runParts runs every part until all have stopped; the first to fail

@@ -36,7 +36,7 @@ func TestWalkSeeds(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := Summary{SOPClassUID: "1.2.840.10008.5.1.4.1.1.7", SOPInstanceUID: "2.25.1234567890", StudyInstanceUID: "2.25.42", SeriesInstanceUID: "2.25.43"}
-			s.Elements = 0
+			s.Elements, s.HeaderLength, s.PixelData = 0, 0, false
 			if s != want {
 				t.Fatalf("got %+v", s)
 			}
@@ -118,6 +118,40 @@ func TestWalkMalformed(t *testing.T) {
 	}
 	if _, err := Walk(bytes.NewReader([]byte("not deflate at all")), Encoding{Deflated: true}); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("bad deflate stream: %v", err)
+	}
+}
+
+func TestWalkHeaderLength(t *testing.T) {
+	head := cat(elem(0x0008, 0x0060, "CS", []byte("CT")), elem(0x0020, 0x000D, "UI", []byte("2.25.42\x00")),
+		undefinedHeader(0x0040, 0xA730, "SQ"), itemHeader(tagItem, undefinedLength), elem(0x7FE0, 0x0010, "OW", []byte{1, 2}),
+		itemHeader(tagItemDelimitation, 0), itemHeader(tagSeqDelimitation, 0))
+	pixels := elem(0x7FE0, 0x0010, "OW", make([]byte, 64))
+	floats := elem(0x7FE0, 0x0008, "OF", make([]byte, 16))
+	padding := elem(0xFFFC, 0xFFFC, "OB", make([]byte, 8))
+	encaps := cat(undefinedHeader(0x7FE0, 0x0010, "OB"), itemHeader(tagItem, 0), itemHeader(tagItem, 4), []byte{1, 2, 3, 4}, itemHeader(tagSeqDelimitation, 0))
+	cases := []struct {
+		name      string
+		in        []byte
+		length    int64
+		pixelData bool
+	}{
+		{"no pixel data", head, int64(len(head)), false},
+		{"native pixel data", cat(head, pixels, padding), int64(len(head)), true},
+		{"encapsulated pixel data", cat(head, encaps), int64(len(head)), true},
+		{"float pixel data", cat(head, floats), int64(len(head)), true},
+		{"padding only", cat(head, padding), int64(len(head)), false},
+		{"empty", nil, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Walk(bytes.NewReader(c.in), Encoding{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.HeaderLength != c.length || s.PixelData != c.pixelData {
+				t.Fatalf("HeaderLength %d PixelData %v, want %d %v", s.HeaderLength, s.PixelData, c.length, c.pixelData)
+			}
+		})
 	}
 }
 
@@ -223,7 +257,10 @@ func FuzzWalk(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte, mode uint8) {
 		enc := Encoding{Implicit: mode&1 != 0, BigEndian: mode&2 != 0, Deflated: mode&4 != 0}
-		_, _ = Walk(bytes.NewReader(b), enc)
+		s, err := Walk(bytes.NewReader(b), enc)
+		if err == nil && (s.HeaderLength < 0 || s.HeaderLength > int64(len(b)) || enc.Deflated && s.HeaderLength != 0) {
+			t.Fatalf("HeaderLength %d of a %d-byte data set", s.HeaderLength, len(b))
+		}
 		_, _, _ = ReadFileMeta(bufio.NewReader(bytes.NewReader(b)))
 	})
 }

@@ -19,6 +19,8 @@ const (
 	tagItemDelimitation  = 0xFFFEE00D
 	tagSeqDelimitation   = 0xFFFEE0DD
 	tagPixelData         = 0x7FE00010
+	tagFloatPixelData    = 0x7FE00008
+	tagDoublePixelData   = 0x7FE00009
 	tagSOPClassUID       = 0x00080016
 	tagSOPInstanceUID    = 0x00080018
 	tagStudyInstanceUID  = 0x0020000D
@@ -35,6 +37,15 @@ type Summary struct {
 	StudyInstanceUID  string // (0020,000D)
 	SeriesInstanceUID string // (0020,000E)
 	Elements          int    // number of elements, nested ones included
+	// HeaderLength is the number of bytes before the first top-level
+	// element of group 7FE0 or above (pixel data, trailing padding,
+	// signatures), or of the whole data set when it has none: everything
+	// a header reader needs, without the bulk. It is zero for a deflated
+	// data set, whose raw bytes do not map to the inflated stream.
+	HeaderLength int64
+	// PixelData reports that the first such element is Pixel Data, Float
+	// Pixel Data or Double Float Pixel Data (7FE0,0010/0008/0009).
+	PixelData bool
 }
 
 // Walk reads a whole data set encoded with enc from r and checks its
@@ -79,6 +90,12 @@ func walk(r io.Reader, enc Encoding, stopAfter uint32) (Summary, error) {
 		w.bo = binary.BigEndian
 	}
 	err := w.elements(0, true, true, enc.Implicit, 0)
+	if err == nil && !w.headerDone {
+		w.sum.HeaderLength, w.headerDone = w.pos, true
+	}
+	if enc.Deflated {
+		w.sum.HeaderLength = 0
+	}
 	if err != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, errStop) {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			err = fmt.Errorf("%w: truncated at byte %d", ErrMalformed, w.pos)
@@ -98,6 +115,8 @@ type walker struct {
 	// stopAfter, when not zero, ends the walk at the first top-level tag
 	// beyond it.
 	stopAfter uint32
+	// headerDone is set once sum.HeaderLength is known.
+	headerDone bool
 }
 
 func (w *walker) malformed(format string, args ...any) error {
@@ -150,6 +169,10 @@ func (w *walker) elements(end int64, undefined, top, implicit bool, depth int) e
 		tag := uint32(w.bo.Uint16(w.buf[0:]))<<16 | uint32(w.bo.Uint16(w.buf[2:]))
 		if top && w.stopAfter != 0 && tag > w.stopAfter {
 			return errStop
+		}
+		if top && !w.headerDone && tag>>16 >= 0x7FE0 {
+			w.sum.HeaderLength, w.headerDone = w.pos-4, true
+			w.sum.PixelData = tag == tagPixelData || tag == tagFloatPixelData || tag == tagDoublePixelData
 		}
 		if tag>>16 == 0xFFFE {
 			if err := w.read(w.buf[:4]); err != nil {

@@ -6,25 +6,36 @@
 // Put streams the data set through a bounded buffer into a file without a
 // name (O_TMPFILE; a named file under tmp/ where the kernel lacks it) while
 // dataset.Walk checks its structure on the same bytes; nothing is ever held
-// in memory whole. Only when the data set is complete and consistent is its
-// data written back, the file linked into place under its SOP Instance UID,
-// and the file and the directory synced (directory syncs of concurrent Puts
-// are group-committed); only then does Put return success. An aborted, dropped or rejected
-// transfer leaves nothing behind: an anonymous file vanishes with its
-// descriptor, even on a crash, and named temporaries are removed (by Open
-// after a crash).
+// in memory whole. Writeback starts while the data still arrives. Only when
+// the data set is complete and consistent is the file linked into place
+// under its SOP Instance UID and made durable: the file and its directory
+// are synced, and only then does Put return success. An aborted, dropped or
+// rejected transfer leaves nothing behind: an anonymous file vanishes with
+// its descriptor, even on a crash, and named temporaries are removed (by
+// Open after a crash).
+//
+// Every file carries a mark, an extended attribute with its size and
+// CRC-32C. It lets the two syncs run at the same time (one device round
+// trip instead of two in a row, directory syncs of concurrent Puts
+// group-committed): a crash between them may leave a name whose data never
+// reached the disk, but such a file was never acknowledged, and Verify
+// recognises it (ErrCorrupt). Where the file system has no extended
+// attributes, Put orders the syncs instead: data first, then the name.
 //
 // Duplicates: the first durable copy of a SOP Instance UID is kept. A later
 // instance with the same UID is received fully, validated, and then
 // discarded; Put reports it with Stored.Duplicate set and no error, so the
 // C-STORE is acknowledged with success (the behaviour of Orthanc's default
 // configuration). The link(2) that publishes a file fails if the name
-// exists, so two concurrent copies cannot overwrite each other.
+// exists, so two concurrent copies cannot overwrite each other. An earlier
+// copy that fails Verify (left by a crash, or unmarked from an older
+// version) is not kept: the new copy replaces it atomically.
 package spool
 
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -32,7 +43,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+
+	"hash/crc32"
 
 	"golang.org/x/sys/unix"
 
@@ -49,6 +63,13 @@ var (
 	ErrInvalid = errors.New("spool: invalid instance")
 	// ErrFull reports that the spool refuses more data (status A700).
 	ErrFull = errors.New("spool: out of space")
+	// ErrNoMark reports a stored file without its size and checksum mark:
+	// written by an older version, or its inode did not reach the disk
+	// whole before a crash.
+	ErrNoMark = errors.New("spool: file has no checksum mark")
+	// ErrCorrupt reports a stored file whose size or checksum contradicts
+	// its mark: its name reached the disk before a crash, its data did not.
+	ErrCorrupt = errors.New("spool: file does not match its checksum mark")
 )
 
 // Instance describes an incoming instance: the facts of its C-STORE request
@@ -58,6 +79,12 @@ type Instance struct {
 	SOPInstanceUID    string // Affected SOP Instance UID of the command
 	TransferSyntaxUID string // transfer syntax of the presentation context
 	CallingAETitle    string // written as Source Application Entity Title
+	// Published, when set, is called once the file is complete and has its
+	// name, while Put is still making it durable (not for a duplicate). A
+	// consumer may start reading the file then (it is in the page cache)
+	// to overlap its own work with the sync, but must act on what it read
+	// only if Put succeeds. It runs on Put's goroutine and must not block.
+	Published func(Stored)
 }
 
 // Stored describes a durably stored instance.
@@ -70,6 +97,14 @@ type Stored struct {
 	SeriesInstanceUID string // from the data set, empty when absent
 	CallingAETitle    string
 	Size              int64 // bytes of the file written by this Put
+	// HeaderSize is the length of the file's leading part that holds the
+	// file meta information and every top-level element before pixel data
+	// (the first element of group 7FE0 or above): what a header reader
+	// needs to read. Zero when unknown (deflated data sets, duplicates).
+	HeaderSize int64
+	// PixelData reports that the data set has Pixel Data (or Float or
+	// Double Float Pixel Data) after the header.
+	PixelData bool
 	// Duplicate is set when an instance with this SOP Instance UID was
 	// already stored; Path is then the earlier file, which is kept.
 	Duplicate bool
@@ -81,6 +116,14 @@ type Spool struct {
 	implClassUID        string
 	implVersion         string
 	dirSync             groupSync
+	// replaceMu serialises replacing an unverified earlier copy.
+	replaceMu sync.Mutex
+	// spare holds anonymous files opened ahead (create, refill).
+	spare     chan *os.File
+	refilling atomic.Bool
+	spareMu   sync.Mutex // guards closed and adding to spare
+	closed    bool
+	refillers sync.WaitGroup
 	// bufSize is the write buffer of each Put.
 	bufSize int
 	// MinFree is a reserve: Put refuses an instance (ErrFull, status A700)
@@ -109,6 +152,7 @@ func Open(dir, implClassUID, implVersion string) (*Spool, error) {
 		_ = os.Remove(f)
 	}
 	s.dirSync.dir = s.instances
+	s.spare = make(chan *os.File, spareFiles)
 	return s, nil
 }
 
@@ -157,6 +201,10 @@ func (s *Spool) Put(ctx context.Context, in Instance, r io.Reader) (st Stored, e
 	if err != nil {
 		return st, fmt.Errorf("spool: %w", err)
 	}
+	// A placeholder mark from the start: should a crash ever leave this
+	// inode under a name, it then carries a mark that cannot match
+	// (ErrCorrupt), unlike files of older versions (ErrNoMark).
+	_ = setMark(f, pendingSize, 0)
 	defer func() {
 		if f != nil {
 			_ = f.Close()
@@ -177,7 +225,7 @@ func (s *Spool) Put(ctx context.Context, in Instance, r io.Reader) (st Stored, e
 	if _, err := bw.Write(meta); err != nil {
 		return st, fmt.Errorf("spool: %w", err)
 	}
-	cw := &countWriter{w: bw}
+	cw := &countWriter{w: bw, crc: crc32.Checksum(meta, castagnoli)}
 	tee := &teeReader{r: r, w: cw}
 	br := bufio.NewReaderSize(tee, 64*1024)
 	sum, werr := dataset.Walk(br, ts.Encoding)
@@ -204,30 +252,55 @@ func (s *Spool) Put(ctx context.Context, in Instance, r io.Reader) (st Stored, e
 	if err := bw.Flush(); err != nil {
 		return st, fmt.Errorf("spool: writing %s: %w", in.SOPInstanceUID, err)
 	}
-	// Durability order: the data first, then the name. Waiting for the
-	// data's writeback (sync_file_range) before the link means no journal
-	// commit can ever hold the name of a file whose data is not on the
-	// device; the fsync after the link then makes data, inode and name
-	// durable with one journal commit (on ext4/xfs it carries the link too;
-	// the directory fsync below stays for POSIX and is then nearly free).
-	if err := unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER); err != nil {
-		// No sync_file_range (not Linux, odd file system): sync fully
-		// before the name exists.
-		if err := f.Sync(); err != nil {
-			return st, fmt.Errorf("spool: syncing %s: %w", in.SOPInstanceUID, err)
-		}
-	}
 	st = Stored{Path: s.PathOf(in.SOPInstanceUID), SOPClassUID: in.SOPClassUID, SOPInstanceUID: in.SOPInstanceUID,
 		TransferSyntaxUID: in.TransferSyntaxUID, StudyInstanceUID: sum.StudyInstanceUID, SeriesInstanceUID: sum.SeriesInstanceUID,
-		CallingAETitle: in.CallingAETitle, Size: int64(len(meta)) + cw.n}
+		CallingAETitle: in.CallingAETitle, Size: int64(len(meta)) + cw.n, PixelData: sum.PixelData}
+	if sum.HeaderLength > 0 {
+		st.HeaderSize = int64(len(meta)) + sum.HeaderLength
+	}
+	// The file carries its own size and checksum (an extended attribute
+	// written with its inode). With it, the name need not wait for the
+	// data: the file and directory syncs run at the same time, and a name
+	// that survived a crash without its data is recognised by Verify and
+	// replaced (a duplicate) or dropped (gateway recovery). Without
+	// extended attributes the order is enforced instead: data, then name.
+	marked := setMark(f, st.Size, cw.crc) == nil
+	if !marked {
+		// No placeholder either: an unmarked file is one whose data was
+		// synced before its name.
+		_ = unix.Fremovexattr(int(f.Fd()), markAttr)
+		if err := s.syncData(f); err != nil {
+			return Stored{}, fmt.Errorf("spool: syncing %s: %w", in.SOPInstanceUID, err)
+		}
+	}
 	if err := s.publish(f, tmpName, st.Path); err != nil {
 		if !errors.Is(err, os.ErrExist) {
 			return Stored{}, fmt.Errorf("spool: %w", err)
 		}
-		st.Duplicate = true
-	} else if err := f.Sync(); err != nil {
-		// Visible but not durable: take the name back, report failure.
-		_ = os.Remove(st.Path)
+		replaced, rerr := s.replaceUnverified(f, tmpName, st.Path)
+		if rerr != nil {
+			return Stored{}, fmt.Errorf("spool: %w", rerr)
+		}
+		if !replaced {
+			st.Duplicate = true
+			// Path is the earlier copy: this data set's layout says
+			// nothing about it.
+			st.HeaderSize, st.PixelData = 0, false
+		}
+	}
+	if !st.Duplicate {
+		if in.Published != nil {
+			in.Published(st)
+		}
+		if err := s.syncFileAndDir(f); err != nil {
+			// Visible but maybe not durable: take the name back.
+			_ = os.Remove(st.Path)
+			return Stored{}, fmt.Errorf("spool: syncing %s: %w", in.SOPInstanceUID, err)
+		}
+	} else if err := s.syncEarlier(st.Path); err != nil {
+		// The copy a duplicate defers to may have been linked an instant
+		// ago, its syncs still running: it must be durable before this one
+		// is acknowledged.
 		return Stored{}, fmt.Errorf("spool: syncing %s: %w", in.SOPInstanceUID, err)
 	}
 	if tmpName != "" {
@@ -236,13 +309,129 @@ func (s *Spool) Put(ctx context.Context, in Instance, r io.Reader) (st Stored, e
 	}
 	_ = f.Close()
 	f = nil
-	// The name is durable only once the directory is: sync it, together
-	// with every other Put that linked meanwhile. A duplicate syncs too, as
-	// the copy it defers to may have been linked an instant ago.
-	if err := s.dirSync.sync(); err != nil {
-		return Stored{}, fmt.Errorf("spool: syncing directory: %w", err)
-	}
 	return st, nil
+}
+
+// markAttr is the extended attribute holding a stored file's size (8
+// bytes) and CRC-32C (4 bytes), little endian.
+const markAttr = "user.dicomgate.crc32c"
+
+// spareFiles is how many anonymous files a spool keeps open ahead.
+const spareFiles = 2
+
+// pendingSize is the size in the placeholder mark of a file being received.
+const pendingSize = -1
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func setMark(f *os.File, size int64, crc uint32) error {
+	var v [12]byte
+	binary.LittleEndian.PutUint64(v[:8], uint64(size))
+	binary.LittleEndian.PutUint32(v[8:], crc)
+	return unix.Fsetxattr(int(f.Fd()), markAttr, v[:], 0)
+}
+
+// Verify checks that the stored file at path is whole: its size and
+// CRC-32C match the mark Put gave it. It returns ErrCorrupt (wrapped) for a
+// file a crash left without its data (never acknowledged: it may be
+// dropped), ErrNoMark for a file without a mark (written by an older
+// version, which synced data before names; or an empty inode left by a
+// crash), the file's own I/O errors otherwise. A file system without
+// extended attributes cannot carry marks; there Put syncs the data before
+// the name exists, so such files are taken as whole.
+func Verify(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var v [12]byte
+	n, err := unix.Fgetxattr(int(f.Fd()), markAttr, v[:])
+	switch {
+	case errors.Is(err, unix.ENOTSUP):
+		return nil
+	case errors.Is(err, unix.ENODATA):
+		return fmt.Errorf("%w: %s", ErrNoMark, path)
+	case err != nil:
+		return fmt.Errorf("spool: reading mark of %s: %w", path, err)
+	case n != len(v):
+		return fmt.Errorf("%w: %s: mark of %d bytes", ErrCorrupt, path, n)
+	}
+	h := crc32.New(castagnoli)
+	size, err := io.CopyBuffer(h, f, make([]byte, 256<<10))
+	if err != nil {
+		return fmt.Errorf("spool: verifying %s: %w", path, err)
+	}
+	if uint64(size) != binary.LittleEndian.Uint64(v[:8]) || h.Sum32() != binary.LittleEndian.Uint32(v[8:]) {
+		return fmt.Errorf("%w: %s", ErrCorrupt, path)
+	}
+	return nil
+}
+
+// replaceUnverified handles a name already taken: when the earlier copy
+// there is whole (Verify), it is kept and replaceUnverified reports false;
+// when it is not (a crash left its name without its data, never
+// acknowledged), f takes its place atomically and it reports true.
+func (s *Spool) replaceUnverified(f *os.File, tmpName, final string) (bool, error) {
+	s.replaceMu.Lock()
+	defer s.replaceMu.Unlock()
+	err := Verify(final)
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, os.ErrNotExist):
+		// The earlier copy's Put failed and took its name back.
+		if err := s.publish(f, tmpName, final); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				return false, nil
+			}
+			return false, err
+		}
+		return true, nil
+	case !errors.Is(err, ErrNoMark) && !errors.Is(err, ErrCorrupt):
+		return false, err
+	}
+	side := filepath.Join(s.tmp, filepath.Base(final)+".replace.part")
+	_ = os.Remove(side)
+	if err := s.publish(f, tmpName, side); err != nil {
+		return false, err
+	}
+	if err := os.Rename(side, final); err != nil {
+		_ = os.Remove(side)
+		return false, err
+	}
+	return true, nil
+}
+
+// syncData makes the file's data (and the size needed to read it) durable.
+func (s *Spool) syncData(f *os.File) error {
+	return unix.Fdatasync(int(f.Fd()))
+}
+
+// syncFileAndDir syncs the published file and its directory at the same
+// time (the directory sync group-committed with other Puts).
+func (s *Spool) syncFileAndDir(f *os.File) error {
+	dir := make(chan error, 1)
+	go func() { dir <- s.dirSync.sync() }()
+	ferr := f.Sync()
+	derr := <-dir
+	if ferr != nil {
+		return ferr
+	}
+	if derr != nil {
+		return fmt.Errorf("directory: %w", derr)
+	}
+	return nil
+}
+
+// syncEarlier makes the stored file at path, and its name, durable.
+func (s *Spool) syncEarlier(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return s.syncFileAndDir(f)
 }
 
 // create opens the file an instance is received into. Where the kernel
@@ -250,16 +439,87 @@ func (s *Spool) Put(ctx context.Context, in Instance, r io.Reader) (st Stored, e
 // it has no name until publish links it, so a transfer cut short or a crash
 // leaves nothing behind at all. Otherwise it is a named temporary file
 // under tmp/, which Open clears.
+//
+// Anonymous files are opened ahead, a few at a time (refill), so that a Put
+// does not wait for the file system to allocate its inode.
 func (s *Spool) create() (*os.File, string, error) {
-	fd, err := unix.Open(s.instances, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o640)
-	if err == nil {
-		return os.NewFile(uintptr(fd), "(anonymous)"), "", nil
+	select {
+	case f := <-s.spare:
+		s.refill()
+		return f, "", nil
+	default:
+	}
+	if f, err := s.openAnonymous(); err == nil {
+		s.refill()
+		return f, "", nil
 	}
 	f, err := os.CreateTemp(s.tmp, "*.part")
 	if err != nil {
 		return nil, "", err
 	}
 	return f, f.Name(), nil
+}
+
+func (s *Spool) openAnonymous() (*os.File, error) {
+	fd, err := unix.Open(s.instances, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "(anonymous)"), nil
+}
+
+// refill opens anonymous files for the next Puts on another goroutine,
+// unless one is doing so already. A spare file holds no data and has no
+// name: nothing of it survives the process.
+func (s *Spool) refill() {
+	s.spareMu.Lock()
+	defer s.spareMu.Unlock()
+	if s.closed || !s.refilling.CompareAndSwap(false, true) {
+		return
+	}
+	s.refillers.Add(1)
+	go func() {
+		defer s.refillers.Done()
+		defer s.refilling.Store(false)
+		for len(s.spare) < cap(s.spare) {
+			f, err := s.openAnonymous()
+			if err != nil {
+				return
+			}
+			s.spareMu.Lock()
+			kept := false
+			if !s.closed {
+				select {
+				case s.spare <- f:
+					kept = true
+				default:
+				}
+			}
+			s.spareMu.Unlock()
+			if !kept {
+				_ = f.Close()
+				return
+			}
+		}
+	}()
+}
+
+// Close releases the files the spool keeps open ahead, so that its file
+// system can be unmounted. Puts still work after Close, without opening
+// ahead.
+func (s *Spool) Close() error {
+	s.spareMu.Lock()
+	s.closed = true
+	s.spareMu.Unlock()
+	s.refillers.Wait()
+	for {
+		select {
+		case f := <-s.spare:
+			_ = f.Close()
+		default:
+			return nil
+		}
+	}
 }
 
 // publish gives the synced file its final name; like link(2) it fails with
@@ -294,14 +554,17 @@ func (t *teeReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// countWriter counts and checksums what it passes on.
 type countWriter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	crc uint32
 }
 
 func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	c.crc = crc32.Update(c.crc, castagnoli, p[:n])
 	return n, err
 }
 

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"dicomgate/dimse/dataset"
 )
 
@@ -239,6 +241,9 @@ func TestFullDiskENOSPC(t *testing.T) {
 	if got := leftovers(t, s); len(got) != 0 {
 		t.Fatalf("left %v", got)
 	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 type zeros struct{}
@@ -262,5 +267,100 @@ func TestOpenRemovesStaleTemporaries(t *testing.T) {
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Fatal("stale temporary survived Open")
+	}
+}
+
+// TestVerifyMark checks the size and checksum mark Put gives a file, and
+// that Verify distrusts a file whose data or mark did not survive.
+func TestVerifyMark(t *testing.T) {
+	s := open(t)
+	st, err := s.Put(context.Background(), inst(), bytes.NewReader(seed(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(st.Path); err != nil {
+		t.Fatalf("fresh file: %v", err)
+	}
+	data, err := os.ReadFile(st.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		damage func(path string) error
+		want   error
+	}{
+		{"zeroed data", func(p string) error {
+			return os.WriteFile(p, make([]byte, len(data)), 0o640)
+		}, ErrCorrupt},
+		{"truncated", func(p string) error { return os.Truncate(p, int64(len(data)/2)) }, ErrCorrupt},
+		{"no mark", func(p string) error { return unix.Removexattr(p, markAttr) }, ErrNoMark},
+		{"short mark", func(p string) error { return unix.Setxattr(p, markAttr, []byte{1, 2}, 0) }, ErrCorrupt},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "x.dcm")
+			if err := os.WriteFile(p, data, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			v := make([]byte, 12)
+			if _, err := unix.Getxattr(st.Path, markAttr, v); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Setxattr(p, markAttr, v, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := Verify(p); err != nil {
+				t.Fatalf("intact copy: %v", err)
+			}
+			if err := c.damage(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := Verify(p); !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+// TestDuplicateReplacesDamagedCopy: a name left by a crash without its
+// data (never acknowledged) does not make the resent instance a duplicate;
+// the new copy takes its place.
+func TestDuplicateReplacesDamagedCopy(t *testing.T) {
+	for _, damage := range []string{"zeroed", "no mark"} {
+		t.Run(damage, func(t *testing.T) {
+			s := open(t)
+			ds := seed(t)
+			first, err := s.Put(context.Background(), inst(), bytes.NewReader(ds))
+			if err != nil {
+				t.Fatal(err)
+			}
+			good, _ := os.ReadFile(first.Path)
+			switch damage {
+			case "zeroed":
+				err = os.WriteFile(first.Path, make([]byte, len(good)), 0o640)
+			case "no mark":
+				err = unix.Removexattr(first.Path, markAttr)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := s.Put(context.Background(), inst(), bytes.NewReader(ds))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.Duplicate || again.Path != first.Path {
+				t.Fatalf("stored %+v", again)
+			}
+			if got, _ := os.ReadFile(first.Path); !bytes.Equal(got, good) {
+				t.Fatal("damaged copy kept")
+			}
+			if err := Verify(first.Path); err != nil {
+				t.Fatal(err)
+			}
+			if got := leftovers(t, s); len(got) != 1 {
+				t.Fatalf("files: %v", got)
+			}
+		})
 	}
 }

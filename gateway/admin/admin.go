@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -62,6 +63,22 @@ type Gateway interface {
 	LinkPatient(ctx context.Context, l store.PatientLink) error
 	// SetRules replaces the live routing rules.
 	SetRules(rules []route.Rule, def route.Action) error
+
+	// RegisterPickup registers a drop-off/pick-up for a patient (code
+	// allocated at once, answer sealed) and sends on a study of the
+	// patient waiting for one; invalid input is a *gateway.FieldError.
+	RegisterPickup(ctx context.Context, r gateway.PickupRequest) (store.Pickup, error)
+	// ResendCode queues a packaged registration's code mail again.
+	ResendCode(ctx context.Context, pickupID int64) error
+	// PickupLetter writes a registration's printable pick-up letter.
+	PickupLetter(ctx context.Context, w io.Writer, pickupID int64) error
+	// DeletePickup withdraws a registration and its pending package.
+	DeletePickup(ctx context.Context, pickupID int64) error
+	// Invitation is what a registration's mail and letter say.
+	Invitation(p store.Pickup) mail.Invitation
+	// InvitePatient makes a Patient Connect request, mails its code and
+	// returns it.
+	InvitePatient(ctx context.Context, inv gateway.ConnectInvite) (string, error)
 }
 
 var _ Gateway = (*gateway.Gateway)(nil)
@@ -142,6 +159,15 @@ type Server struct {
 	// is audited once per session and viewAuditEvery, not on every poll.
 	viewMu   sync.Mutex
 	lastView map[string]time.Time
+
+	// dummyHash is verified for sign-ins of unknown users, so they cost
+	// one argon2 run like a known user's: made once, in New.
+	dummyHash string
+	// checkPassword verifies a sign-in's password (CheckPassword).
+	checkPassword func(hash, password string) (bool, error)
+	// userFails and ipFails limit failed sign-ins per user name and
+	// per client address.
+	userFails, ipFails *failureLimiter
 }
 
 // viewAuditEvery is how often a polled view of patient data is audited
@@ -190,8 +216,15 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, gw: cfg.Gateway, db: cfg.Gateway.DB(), log: cfg.Log,
-		thumbs: newThumbCache(cfg.ThumbnailCacheBytes), lastView: map[string]time.Time{}}
+		thumbs: newThumbCache(cfg.ThumbnailCacheBytes), lastView: map[string]time.Time{},
+		checkPassword: CheckPassword,
+		userFails:     newFailureLimiter(maxUserFailures, loginFailWindow, maxLimiterKeys),
+		ipFails:       newFailureLimiter(maxIPFailures, loginFailWindow, maxLimiterKeys)}
 	var err error
+	// A valid hash, at the configured cost, of nothing anyone types.
+	if s.dummyHash, err = HashPassword("\x00no user\x00", cfg.Argon2); err != nil {
+		return nil, err
+	}
 	if s.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
@@ -207,8 +240,11 @@ func (s *Server) Handler() http.Handler { return s.engine }
 
 func (s *Server) routes() *gin.Engine {
 	r := gin.New()
+	// No proxy is trusted: the client address (sign-in limits, audit rows)
+	// is the connection's, never a forgeable X-Forwarded-For.
+	_ = r.SetTrustedProxies(nil) // only fails on unparsable proxy lists
 	r.HandleMethodNotAllowed = true
-	r.Use(s.recover, s.metrics.middleware, securityHeaders)
+	r.Use(s.recover, s.metrics.middleware, securityHeaders, s.limitBody)
 	r.NoRoute(func(c *gin.Context) { s.errorPage(c, http.StatusNotFound, "No such page.") })
 	r.NoMethod(func(c *gin.Context) { s.errorPage(c, http.StatusMethodNotAllowed, "Method not allowed.") })
 
@@ -220,6 +256,10 @@ func (s *Server) routes() *gin.Engine {
 	})
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	r.GET("/readyz", s.readyz)
+	// /metrics stays open to the scraper, like /healthz and /readyz: it
+	// carries no patient data, only counts (studies by state, jobs by
+	// kind and state, store up) and request counters labelled by route
+	// pattern, never by a path's UIDs (see metrics.go).
 	r.GET("/metrics", gin.WrapH(s.metrics.handler()))
 
 	r.GET("/login", s.loginForm)
@@ -241,21 +281,31 @@ func (s *Server) routes() *gin.Engine {
 	a.GET("/patients", s.patients)
 	a.GET("/outbox", s.outbox)
 
+	// Pick-ups and invitations: the front desk's work (see pickups.go).
+	fd := a.Group("/", s.requireRole(store.RoleStaff, store.RoleAdmin))
+	fd.POST("/studies/:uid/pickup", s.createStudyPickup)
+	fd.POST("/patients/pickups", s.registerPickup)
+	fd.POST("/patients/invite", s.invitePatient)
+	fd.POST("/patients/invite/letter", s.connectLetter)
+	fd.POST("/pickups/:id/resend", s.resendPickup)
+	fd.GET("/pickups/:id/letter", s.pickupLetter)
+
 	ad := a.Group("/", s.requireRole(store.RoleAdmin))
 	ad.GET("/settings", s.settings)
-	ad.POST("/settings/dicom", s.saveDICOM)
-	ad.POST("/settings/routing", s.saveRouting)
+	ad.POST("/settings/dicom", s.saveSettings(s.dicomSection))
+	ad.POST("/settings/routing", s.saveSettings(s.routingSection))
 	ad.POST("/settings/routing/dry-run", s.dryRun)
-	ad.POST("/settings/smtp", s.saveSMTP)
+	ad.POST("/settings/smtp", s.saveSettings(s.smtpSection))
 	ad.POST("/settings/smtp/test", s.testSMTP)
-	ad.POST("/settings/platform", s.savePlatform)
+	ad.POST("/settings/platform", s.saveSettings(s.platformSection))
 	ad.POST("/settings/platform/test", s.testPlatform)
-	ad.POST("/settings/previews", s.savePreviews)
+	ad.POST("/settings/previews", s.saveSettings(s.previewsSection))
 	ad.GET("/users", s.users)
 	ad.POST("/users", s.createUser)
 	ad.POST("/users/:id/disable", s.setUserDisabled(true))
 	ad.POST("/users/:id/enable", s.setUserDisabled(false))
 	ad.GET("/audit", s.auditLog)
+	ad.POST("/pickups/:id/delete", s.deletePickup)
 	return r
 }
 
@@ -302,7 +352,7 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, gateway.ErrNotDeliverable), errors.Is(err, store.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, route.ErrInvalidRule):
+	case errors.Is(err, route.ErrInvalidRule), errors.Is(err, mail.ErrInvalidMessage):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout

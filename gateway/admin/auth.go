@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -182,12 +184,16 @@ func (s *Server) checkAnonCSRF(c *gin.Context) {
 	c.Next()
 }
 
-// requireRole refuses users without role with a 403 page.
-func (s *Server) requireRole(role store.AdminRole) gin.HandlerFunc {
+// requireRole refuses users without one of roles with a 403 page.
+func (s *Server) requireRole(roles ...store.AdminRole) gin.HandlerFunc {
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = string(r)
+	}
 	return func(c *gin.Context) {
 		ss := sessionOf(c)
-		if ss == nil || ss.user.Role != role {
-			s.errorPage(c, http.StatusForbidden, fmt.Sprintf("This page needs the %s role.", role))
+		if ss == nil || !slices.Contains(roles, ss.user.Role) {
+			s.errorPage(c, http.StatusForbidden, fmt.Sprintf("This needs the %s role.", strings.Join(names, " or ")))
 			return
 		}
 		c.Next()
@@ -254,6 +260,16 @@ func (s *Server) login(c *gin.Context) {
 		s.render(c, http.StatusUnprocessableEntity, "login", v)
 		return
 	}
+	// Limits are checked before the password so a locked-out guesser
+	// learns nothing and costs no argon2 run.
+	userKey, ipKey := strings.ToLower(username), c.ClientIP()
+	now := s.cfg.Now()
+	if s.userFails.blocked(userKey, now) || s.ipFails.blocked(ipKey, now) {
+		v.Errors = map[string]string{"form": loginLockMessage}
+		c.Header("Retry-After", strconv.Itoa(int(loginFailWindow.Seconds())))
+		s.render(c, http.StatusTooManyRequests, "login", v)
+		return
+	}
 	u, err := s.db.AdminUserByName(ctx, username)
 	hash := u.PasswordHash
 	if err != nil {
@@ -261,19 +277,28 @@ func (s *Server) login(c *gin.Context) {
 			s.fail(c, err)
 			return
 		}
-		// Hash anyway so a missing user takes as long as a wrong password.
-		hash = s.dummyHash()
+		// Verify anyway so a missing user takes as long as a wrong password.
+		hash = s.dummyHash
 	}
-	ok, herr := CheckPassword(hash, password)
+	ok, herr := s.checkPassword(hash, password)
 	if herr != nil {
 		s.log.Error("admin: stored password hash", "user", username, "err", herr)
 	}
 	if err != nil || !ok || u.Disabled {
 		s.auditAs(ctx, c, store.AuditEntry{Username: username, Action: "login-failed"})
+		if s.userFails.fail(userKey, now) {
+			s.auditAs(ctx, c, store.AuditEntry{Username: username, Action: "login-locked",
+				Detail: fmt.Sprintf("user name locked for %v after %d failed sign-ins", loginFailWindow, maxUserFailures)})
+		}
+		if s.ipFails.fail(ipKey, now) {
+			s.auditAs(ctx, c, store.AuditEntry{Username: username, Action: "login-locked",
+				Detail: fmt.Sprintf("client %s locked for %v after %d failed sign-ins", ipKey, loginFailWindow, maxIPFailures)})
+		}
 		v.Errors = map[string]string{"form": "Wrong user name or password."}
 		s.render(c, http.StatusUnauthorized, "login", v)
 		return
 	}
+	s.userFails.reset(userKey)
 	if err := s.startSession(c, u); err != nil {
 		s.fail(c, err)
 		return
@@ -283,16 +308,6 @@ func (s *Server) login(c *gin.Context) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, v.Next)
-}
-
-// dummyHash is a valid hash of nothing anyone types, at the configured
-// cost.
-func (s *Server) dummyHash() string {
-	h, err := HashPassword("\x00no user\x00", s.cfg.Argon2)
-	if err != nil {
-		return ""
-	}
-	return h
 }
 
 func (s *Server) logout(c *gin.Context) {
@@ -470,11 +485,12 @@ func (s *Server) auditAs(ctx context.Context, c *gin.Context, e store.AuditEntry
 	return nil
 }
 
-// auditView audits a polled view at most once per session per
+// auditView audits a repeated view (the polled dashboard, a study's
+// thumbnails) at most once per session, action and study per
 // viewAuditEvery.
-func (s *Server) auditView(c *gin.Context, action string) error {
+func (s *Server) auditView(c *gin.Context, action, studyUID, patientID string) error {
 	ss := sessionOf(c)
-	key := ss.ID + "\x00" + action
+	key := ss.ID + "\x00" + action + "\x00" + studyUID
 	now := s.cfg.Now()
 	s.viewMu.Lock()
 	last, seen := s.lastView[key]
@@ -489,7 +505,14 @@ func (s *Server) auditView(c *gin.Context, action string) error {
 		}
 	}
 	s.viewMu.Unlock()
-	return s.audit(c, action, "", "", "")
+	if err := s.audit(c, action, studyUID, patientID, ""); err != nil {
+		// Not audited: the next view must try again.
+		s.viewMu.Lock()
+		delete(s.lastView, key)
+		s.viewMu.Unlock()
+		return err
+	}
+	return nil
 }
 
 const maxFlashLen = 400

@@ -18,6 +18,9 @@ import (
 	"dicomgate/dimse"
 	"dicomgate/gateway"
 	"dicomgate/gateway/admin"
+	"dicomgate/gateway/keyfile"
+	"dicomgate/gateway/mail"
+	"dicomgate/gateway/mail/mailsql"
 	"dicomgate/gateway/route"
 	"dicomgate/gateway/store"
 )
@@ -50,7 +53,9 @@ func artifactDir(t *testing.T) string {
 
 // TestBrowser drives the UI with headless Chromium: sign in, watch a study
 // that DCMTK's storescu sends to the real DICOM listener travel to
-// delivered in the bundled platform, open it, and change a setting.
+// delivered in the bundled platform, open it, change a setting, and create
+// a DOPU package from a held study's page whose code mail then waits in
+// the outbox (no SMTP server is configured).
 func TestBrowser(t *testing.T) {
 	needPeer(t, chromiumPath)
 	storescu, err := exec.LookPath("storescu")
@@ -61,14 +66,29 @@ func TestBrowser(t *testing.T) {
 	needPydicom(t)
 
 	p := startPlatform(t)
+	// The real DICOM listener; its handler, the gateway, is set below.
+	dsrv := &dimse.Server{AETitle: "DICOMGATE"}
+	var mails *mailsql.Store
 	e := newEnv(t, func(e *env, g *gatewayConfig, c *admin.Config) {
 		c.Now = time.Now
+		c.Associations = listenerAssociations{dsrv}
+		// Mails stay queued in the outbox: there is no SMTP transport.
+		var err error
+		if mails, err = mailsql.OpenSQLite(context.Background(), filepath.Join(e.dir, "mail.db")); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { mails.Close() })
+		key, err := keyfile.LoadOrCreate(filepath.Join(e.dir, "gateway.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Sealer, g.Mailer, g.PublicURL, g.Institution = key, mail.NewOutbox(mails, nil, nil, mail.Config{}), p.url, institution
+		c.Outbox = mails
 		// A quiet period longer than the dashboard's 2 s poll, so the
 		// browser sees the study wait before it is delivered.
 		g.QuietPeriod, g.RetryBase, g.RetryMax = 5*time.Second, 100*time.Millisecond, time.Second
 		g.Rules, g.DefaultAction = []route.Rule{{Name: "CT to the record", Modality: "CT", Action: route.ActionRecord}}, route.ActionHold
 		g.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-		var err error
 		if e.gw, err = gateway.New(*g, e.db, e.sp, p.client); err != nil {
 			t.Fatal(err)
 		}
@@ -81,12 +101,11 @@ func TestBrowser(t *testing.T) {
 	if err := e.gw.LinkPatient(ctx, store.PatientLink{ExternalID: "1CT1", PersonID: p.personID, RecordID: p.recordID, AuthorizedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	// The real DICOM listener, with the gateway as its handler.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dsrv := &dimse.Server{AETitle: "DICOMGATE", Handler: e.gw}
+	dsrv.Handler = e.gw
 	dDone := make(chan struct{})
 	go func() { dsrv.Serve(ctx, ln); close(dDone) }()
 	t.Cleanup(func() { cancel(); <-dDone })
@@ -142,10 +161,10 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("signed in as %q, %v", who, err)
 	}
 
-	// Send a study with DCMTK; the open dashboard shows it arrive and, by
-	// polling, reach delivered.
+	// Send two studies with DCMTK; the open dashboard shows the CT arrive
+	// and, by polling, reach delivered. The MR matches no rule: it is held.
 	cmd := exec.Command(storescu, "-aet", "CT1", "-aec", "DICOMGATE", "127.0.0.1",
-		strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), filepath.Join(pydicomData, "CT_small.dcm"))
+		strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), filepath.Join(pydicomData, "CT_small.dcm"), filepath.Join(pydicomData, "MR_small.dcm"))
 	cmd.Env = append(os.Environ(), "TCP_NODELAY=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("storescu: %v\n%s", err, out)
@@ -202,5 +221,106 @@ func TestBrowser(t *testing.T) {
 	}
 	if !e.audited("view-study", st.StudyUID) || !e.audited("settings-saved", "") {
 		t.Fatal("browser session not audited")
+	}
+
+	// A DOPU package for the held MR, from its study page.
+	mr := e.studyOf("4MR1")
+	waitState(t, e, mr.StudyUID, store.StateHeld)
+	const answer = "Fluffy the cat"
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(base+"/studies/"+mr.StudyUID),
+		chromedp.WaitVisible(css(`#pickup-form`)),
+		chromedp.SendKeys(css(`#pickup-email`), "jane@example.org"),
+		chromedp.SendKeys(css(`#pickup-friendly_name`), "Jane Doe, MR of the knee"),
+		chromedp.SendKeys(css(`#pickup-question`), "Name of your first pet?"),
+		chromedp.SendKeys(css(`#pickup-answer`), answer),
+		chromedp.SendKeys(css(`#pickup-answer2`), answer),
+		shot("06-study-pickup-form.png"),
+		chromedp.Click(css(`#create-pickup`)),
+		chromedp.WaitVisible(css(`#pickup-code`)),
+	); err != nil {
+		t.Fatalf("create pick-up: %v", err)
+	}
+	ps, err := e.db.Pickups(context.Background())
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("registrations %+v, %v", ps, err)
+	}
+	shown, err := chromedp.Run(bctx, chromedp.Text(css(`#pickup-code`)))
+	if err != nil || shown != ps[0].IdentityCode {
+		t.Fatalf("code on the page %q, registered %q (%v)", shown, ps[0].IdentityCode, err)
+	}
+	waitPickup(t, e, ps[0].ID, gateway.PickupMailed)
+	if err := chromedp.Do(bctx,
+		chromedp.Reload(),
+		chromedp.WaitVisible(css(`#resend-code`)),
+		shot("07-study-pickup.png"),
+		chromedp.Navigate(base+"/outbox"),
+		chromedp.WaitVisible(css(`tr.mail[data-state="queued"]`)),
+		shot("08-outbox.png"),
+	); err != nil {
+		t.Fatalf("outbox: %v", err)
+	}
+	queued, err := chromedp.Run(bctx, chromedp.Text(css(`tr.mail[data-state="queued"]`)))
+	if err != nil || !strings.Contains(queued, "jane@example.org") || !strings.Contains(queued, "ready to pick up") {
+		t.Fatalf("outbox row %q, %v", queued, err)
+	}
+	// The printable letter renders with its own styles.
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(base+"/pickups/"+itoa(ps[0].ID)+"/letter"),
+		chromedp.WaitVisible(css(`.code`)),
+		shot("09-pickup-letter.png"),
+	); err != nil {
+		t.Fatalf("letter: %v", err)
+	}
+	styled, err := chromedp.Run(bctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector('.code')).fontFamily`))
+	if err != nil || !strings.Contains(styled, "Courier") {
+		t.Fatalf("letter styles blocked? code font %q, %v", styled, err)
+	}
+	// Its print button's inline handler is the one script the letter's
+	// CSP allows (by hash); a blocked handler would be null.
+	printable, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`typeof document.querySelector('.print button').onclick === 'function'`))
+	if err != nil || !printable {
+		t.Fatalf("letter's print button handler blocked: %v", err)
+	}
+	// The patients page lists the registration with its actions.
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(base+"/patients"),
+		chromedp.WaitVisible(css(`tr.pickup[data-state="mailed"] button.resend`)),
+		shot("10-patients.png"),
+	); err != nil {
+		t.Fatalf("patients page: %v", err)
+	}
+
+	// A Patient Connect invitation, and its letter (opened in this tab
+	// rather than a new one).
+	if err := chromedp.Do(bctx,
+		chromedp.SendKeys(css(`#invite-patient_id`), "P-77"),
+		chromedp.SendKeys(css(`#invite-friendly_name`), "John Roe"),
+		chromedp.SendKeys(css(`#invite-email`), "john@example.org"),
+		chromedp.SendKeys(css(`#invite-question`), "Street you grew up in?"),
+		chromedp.SendKeys(css(`#invite-answer`), answer),
+		chromedp.SendKeys(css(`#invite-answer2`), answer),
+		chromedp.Click(css(`#invite`)),
+		chromedp.WaitVisible(css(`#invite-code`)),
+		shot("11-invited.png"),
+	); err != nil {
+		t.Fatalf("invite: %v", err)
+	}
+	code, err := chromedp.Run(bctx, chromedp.Text(css(`#invite-code`)))
+	if err != nil || !codeRE.MatchString(code) {
+		t.Fatalf("invitation code %q, %v", code, err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.querySelector('#invited form').removeAttribute('target'), true`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(bctx,
+		chromedp.Click(css(`#print-connect-letter`)),
+		chromedp.WaitVisible(css(`#letter-code`)),
+		shot("12-connect-letter.png"),
+	); err != nil {
+		t.Fatalf("connect letter: %v", err)
+	}
+	if got, err := chromedp.Run(bctx, chromedp.Text(css(`#letter-code`))); err != nil || got != code {
+		t.Fatalf("letter code %q, want %q (%v)", got, code, err)
 	}
 }

@@ -93,7 +93,7 @@ func (s *Server) dashboardFragment(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := s.auditView(c, "view-dashboard"); err != nil {
+	if err := s.auditView(c, "view-dashboard", "", ""); err != nil {
 		s.fail(c, err)
 		return
 	}

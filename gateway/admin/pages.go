@@ -13,31 +13,6 @@ import (
 	"dicomgate/gateway/store"
 )
 
-type patientsView struct {
-	page
-	Links   []store.PatientLink
-	Pickups []store.Pickup
-}
-
-func (s *Server) patients(c *gin.Context) {
-	ctx := c.Request.Context()
-	v := patientsView{page: s.pageFor(c, "patients")}
-	var err error
-	if v.Links, err = s.db.Links(ctx); err != nil {
-		s.fail(c, err)
-		return
-	}
-	if v.Pickups, err = s.db.Pickups(ctx); err != nil {
-		s.fail(c, err)
-		return
-	}
-	if err := s.audit(c, "view-patients", "", "", fmt.Sprintf("%d connected patients, %d pick-up registrations", len(v.Links), len(v.Pickups))); err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.render(c, http.StatusOK, "patients", v)
-}
-
 type outboxView struct {
 	page
 	Available bool

@@ -334,12 +334,8 @@ func (s *Server) settingsInvalid(c *gin.Context, v *settingsView) {
 	s.render(c, http.StatusUnprocessableEntity, "settings", v)
 }
 
-func (s *Server) saveDICOM(c *gin.Context) {
-	v, err := s.loadSettingsView(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
+// dicomSection reads the DICOM listener's section.
+func (s *Server) dicomSection(c *gin.Context, v *settingsView) (sectionUpdate, error) {
 	v.DICOM = dicomForm{AETitle: strings.TrimSpace(c.PostForm("ae_title")), Callers: c.PostForm("allowed_callers")}
 	d := DICOMSettings{AETitle: v.DICOM.AETitle}
 	if msg := validAETitle(d.AETitle); msg != "" {
@@ -367,25 +363,48 @@ func (s *Server) saveDICOM(c *gin.Context) {
 		}
 		d.AllowedCallers = append(d.AllowedCallers, AllowedCaller{AETitle: r.AETitle, Host: r.Host})
 	}
-	if len(v.Errors) > 0 {
-		s.settingsInvalid(c, v)
-		return
-	}
-	s.saveSection(c, SettingDICOM, d, fmt.Sprintf("AE title %s, %d allowed callers", d.AETitle, len(d.AllowedCallers)),
-		"DICOM settings saved. The listener uses them after the next restart.")
+	return sectionUpdate{SettingDICOM, d, fmt.Sprintf("AE title %s, %d allowed callers", d.AETitle, len(d.AllowedCallers)),
+		"DICOM settings saved. The listener uses them after the next restart."}, nil
 }
 
-// saveSection stores one section, audits it and goes back to the page.
-func (s *Server) saveSection(c *gin.Context, key string, v any, detail, flash string) {
-	if err := saveSetting(c.Request.Context(), s.db, key, v); err != nil {
-		s.fail(c, err)
-		return
+// sectionUpdate is a section read from its valid form: the value to
+// store under key, the audit log's detail and the page's flash.
+type sectionUpdate struct {
+	key           string
+	value         any
+	detail, flash string
+}
+
+// saveSettings is the handler of one section's form. It loads the page,
+// lets read fill the form into it (errors go in v.Errors, next to their
+// fields), then either shows the page again with the errors (422) or
+// stores the section, audits it and goes back to the page.
+func (s *Server) saveSettings(read func(c *gin.Context, v *settingsView) (sectionUpdate, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		v, err := s.loadSettingsView(c)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		u, err := read(c, v)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if len(v.Errors) > 0 {
+			s.settingsInvalid(c, v)
+			return
+		}
+		if err := saveSetting(c.Request.Context(), s.db, u.key, u.value); err != nil {
+			s.fail(c, err)
+			return
+		}
+		if err := s.audit(c, "settings-saved", "", "", u.key+": "+u.detail); err != nil {
+			s.fail(c, err)
+			return
+		}
+		s.redirect(c, "/settings", u.flash)
 	}
-	if err := s.audit(c, "settings-saved", "", "", key+": "+detail); err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.redirect(c, "/settings", flash)
 }
 
 // routingFromForm reads the rule rows; rows left entirely blank are
@@ -449,24 +468,18 @@ func routingFromForm(c *gin.Context, v *settingsView) (RoutingSettings, bool) {
 	return r, ok
 }
 
-func (s *Server) saveRouting(c *gin.Context) {
-	v, err := s.loadSettingsView(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
+// routingSection reads the routing rules and applies them at once.
+func (s *Server) routingSection(c *gin.Context, v *settingsView) (sectionUpdate, error) {
 	r, ok := routingFromForm(c, v)
 	if !ok {
-		s.settingsInvalid(c, v)
-		return
+		return sectionUpdate{}, nil
 	}
 	if err := s.gw.SetRules(r.Rules, r.Default); err != nil {
 		v.Errors["routing.form"] = err.Error()
-		s.settingsInvalid(c, v)
-		return
+		return sectionUpdate{}, nil
 	}
-	s.saveSection(c, SettingRouting, r, fmt.Sprintf("%d rules, default %s", len(r.Rules), r.Default),
-		"Routing rules saved and applied to studies routed from now on.")
+	return sectionUpdate{SettingRouting, r, fmt.Sprintf("%d rules, default %s", len(r.Rules), r.Default),
+		"Routing rules saved and applied to studies routed from now on."}, nil
 }
 
 // dryRun routes a chosen study with the rules as edited, without saving
@@ -516,17 +529,11 @@ func routeStudy(st store.Study) route.Study {
 		Modalities: st.Modalities, StudyDescription: st.StudyDescription, ReferringDoctor: st.ReferringPhysician}
 }
 
-func (s *Server) saveSMTP(c *gin.Context) {
-	ctx := c.Request.Context()
-	v, err := s.loadSettingsView(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
+// smtpSection reads the mail server's section, sealing a new password.
+func (s *Server) smtpSection(c *gin.Context, v *settingsView) (sectionUpdate, error) {
 	var old SMTPSettings
-	if _, err := loadSetting(ctx, s.db, SettingSMTP, &old); err != nil {
-		s.fail(c, err)
-		return
+	if _, err := loadSetting(c.Request.Context(), s.db, SettingSMTP, &old); err != nil {
+		return sectionUpdate{}, err
 	}
 	f := smtpForm{Host: strings.TrimSpace(c.PostForm("host")), Port: strings.TrimSpace(c.PostForm("port")),
 		Security: c.PostForm("security"), Username: strings.TrimSpace(c.PostForm("username")), Auth: c.PostForm("auth"),
@@ -572,8 +579,7 @@ func (s *Server) saveSMTP(c *gin.Context) {
 		default:
 			sealed, err := s.cfg.Secrets.Seal([]byte(pw))
 			if err != nil {
-				s.fail(c, err)
-				return
+				return sectionUpdate{}, err
 			}
 			m.PasswordSealed = sealed
 		}
@@ -582,21 +588,18 @@ func (s *Server) saveSMTP(c *gin.Context) {
 		m.PasswordSealed = nil
 	}
 	if len(v.Errors) > 0 {
-		s.settingsInvalid(c, v)
-		return
+		return sectionUpdate{}, nil
 	}
 	cfg, err := m.SMTPConfig(s.cfg.Secrets)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return sectionUpdate{}, err
 	}
 	if _, err := mail.NewSMTP(cfg); err != nil {
 		v.Errors["smtp.form"] = err.Error()
-		s.settingsInvalid(c, v)
-		return
+		return sectionUpdate{}, nil
 	}
-	s.saveSection(c, SettingSMTP, m, fmt.Sprintf("server %s port %d security %s user %q", m.Host, m.Port, m.Security, m.Username),
-		"SMTP settings saved.")
+	return sectionUpdate{SettingSMTP, m, fmt.Sprintf("server %s port %d security %s user %q", m.Host, m.Port, m.Security, m.Username),
+		"SMTP settings saved."}, nil
 }
 
 // testSMTP sends the test mail with the saved settings, at once, and
@@ -661,12 +664,8 @@ func (s *Server) testSMTP(c *gin.Context) {
 	s.render(c, http.StatusOK, "settings", v)
 }
 
-func (s *Server) savePlatform(c *gin.Context) {
-	v, err := s.loadSettingsView(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
+// platformSection reads the platform connection's section.
+func (s *Server) platformSection(c *gin.Context, v *settingsView) (sectionUpdate, error) {
 	f := platformForm{URL: strings.TrimSpace(c.PostForm("url")), CredentialsDir: strings.TrimSpace(c.PostForm("credentials_dir")),
 		PublicURL: strings.TrimSpace(c.PostForm("public_url"))}
 	v.Platform = f
@@ -683,12 +682,8 @@ func (s *Server) savePlatform(c *gin.Context) {
 	} else if _, err := appcert.Load(f.CredentialsDir); err != nil {
 		v.Errors["platform.credentials_dir"] = "No usable credentials there: " + err.Error()
 	}
-	if len(v.Errors) > 0 {
-		s.settingsInvalid(c, v)
-		return
-	}
 	p := PlatformSettings(f)
-	s.saveSection(c, SettingPlatform, p, "url "+p.URL+", credentials "+p.CredentialsDir, "Platform connection saved.")
+	return sectionUpdate{SettingPlatform, p, "url " + p.URL + ", credentials " + p.CredentialsDir, "Platform connection saved."}, nil
 }
 
 func validBaseURL(raw string) string {
@@ -765,12 +760,8 @@ func testConnection(ctx context.Context, p PlatformSettings) error {
 	return nil
 }
 
-func (s *Server) savePreviews(c *gin.Context) {
-	v, err := s.loadSettingsView(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
+// previewsSection reads the preview sizes' section.
+func (s *Server) previewsSection(c *gin.Context, v *settingsView) (sectionUpdate, error) {
 	f := previewsForm{PreviewSize: strings.TrimSpace(c.PostForm("preview_size")), ThumbnailSize: strings.TrimSpace(c.PostForm("thumbnail_size")),
 		Quality: strings.TrimSpace(c.PostForm("quality"))}
 	v.Previews = f
@@ -786,12 +777,8 @@ func (s *Server) savePreviews(c *gin.Context) {
 	if len(v.Errors) == 0 && p.ThumbnailSize > p.PreviewSize {
 		v.Errors["previews.thumbnail_size"] = "The thumbnail cannot be larger than the preview."
 	}
-	if len(v.Errors) > 0 {
-		s.settingsInvalid(c, v)
-		return
-	}
-	s.saveSection(c, SettingPreviews, p, fmt.Sprintf("preview %d, thumbnail %d, quality %d", p.PreviewSize, p.ThumbnailSize, p.Quality),
-		"Preview sizes saved; deliveries use them after the next restart.")
+	return sectionUpdate{SettingPreviews, p, fmt.Sprintf("preview %d, thumbnail %d, quality %d", p.PreviewSize, p.ThumbnailSize, p.Quality),
+		"Preview sizes saved; deliveries use them after the next restart."}, nil
 }
 
 func truncateStr(s string, n int) string {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/gin-gonic/gin"
@@ -36,6 +37,9 @@ type seriesView struct {
 
 type studyCan struct {
 	DeliverNow, Release, DeliverToPatient, Retry, Discard bool
+	// CreatePickup offers the DOPU package form: the study can be
+	// released and has no pick-up registration standing.
+	CreatePickup bool
 }
 
 type studyView struct {
@@ -54,6 +58,10 @@ type studyView struct {
 	Errors   map[string]string
 	Chosen   string
 	Progress int
+	// Pickup is the study's pick-up registration, PickupCan its actions.
+	Pickup     *store.Pickup
+	PickupCan  pickupCan
+	PickupForm pickupForm
 }
 
 // studyUID reads and bounds the :uid parameter.
@@ -93,6 +101,13 @@ func (s *Server) loadStudyView(c *gin.Context, uid string) (*studyView, error) {
 			return nil, err
 		}
 	}
+	if v.Pickup, err = s.studyPickup(ctx, st); err != nil {
+		return nil, err
+	}
+	if v.Pickup != nil {
+		v.PickupCan = s.pickupActions(*v.Pickup, v.IsAdmin)
+	}
+	v.Can.CreatePickup = releasable(st.State) && !pickupActive(v.Pickup)
 	v.Decision = s.gw.Decide(st)
 	if st.BlobsTotal > 0 {
 		v.Progress = st.BlobsDone * 100 / st.BlobsTotal
@@ -200,6 +215,17 @@ func (s *Server) thumbnail(c *gin.Context) {
 	}
 	if rep == nil {
 		s.errorPage(c, http.StatusNotFound, "This series has no image.")
+		return
+	}
+	// A thumbnail shows patient pixels: audited, but once per session
+	// and study per viewAuditEvery, as a study page loads many.
+	st, err := s.db.Study(c.Request.Context(), uid)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.auditView(c, "view-thumbnail", uid, st.PatientID); err != nil {
+		s.fail(c, err)
 		return
 	}
 	size := s.cfg.Previews.ThumbnailSize
@@ -355,7 +381,7 @@ func (s *Server) studyAction(act studyAct) gin.HandlerFunc {
 			err = s.gw.Discard(ctx, uid)
 		}
 		if len(fieldErrs) > 0 || err != nil {
-			s.studyActionFailed(c, uid, name, detail, chosen, fieldErrs, err)
+			s.studyActionFailed(c, uid, name, detail, fieldErrs, err, func(v *studyView) { v.Chosen = chosen })
 			return
 		}
 		if err := s.audit(c, name, uid, st.PatientID, detail); err != nil {
@@ -385,24 +411,34 @@ func (s *Server) deliverToPatient(c *gin.Context, st store.Study, l store.Patien
 	return nil
 }
 
-func (s *Server) studyActionFailed(c *gin.Context, uid, name, detail, chosen string, fieldErrs map[string]string, err error) {
+// studyActionFailed shows the study page again with the action's field
+// errors (fill puts the form's values back) or, audited, the gateway's
+// refusal.
+func (s *Server) studyActionFailed(c *gin.Context, uid, name, detail string, fieldErrs map[string]string, err error, fill func(*studyView)) {
 	code := http.StatusUnprocessableEntity
 	if err != nil {
 		code = statusOf(err)
-		if code == http.StatusInternalServerError {
-			s.fail(c, err)
+	}
+	if code == http.StatusInternalServerError {
+		if aerr := s.audit(c, name+"-refused", uid, "", strings.TrimSpace(detail+" "+err.Error())); aerr != nil {
+			s.fail(c, aerr)
 			return
 		}
+		s.fail(c, err)
+		return
 	}
 	v, lerr := s.loadStudyView(c, uid)
 	if lerr != nil {
 		s.fail(c, lerr)
 		return
 	}
-	v.Errors, v.Chosen = fieldErrs, chosen
+	v.Errors = fieldErrs
+	if fill != nil {
+		fill(v)
+	}
 	if err != nil {
 		v.Error = err.Error()
-		if aerr := s.audit(c, name+"-refused", uid, v.Study.PatientID, detail+" "+err.Error()); aerr != nil {
+		if aerr := s.audit(c, name+"-refused", uid, v.Study.PatientID, strings.TrimSpace(detail+" "+err.Error())); aerr != nil {
 			s.fail(c, aerr)
 			return
 		}

@@ -21,9 +21,9 @@ import (
 	"dicomgate/platform/client"
 )
 
-// fixedAssociations reports a fixed set of live associations: the DICOM
-// server does not expose its associations yet, so the dashboard's
-// rendering of them is checked with this.
+// fixedAssociations reports a fixed set of live associations, so the
+// dashboard's rendering of every column is checked exactly (the real
+// listener's are in TestDashboardLiveAssociations).
 type fixedAssociations []admin.AssociationSnapshot
 
 func (f fixedAssociations) Associations() []admin.AssociationSnapshot { return f }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,34 +98,64 @@ func TestBackoffBounds(t *testing.T) {
 	}
 }
 
-// TestLeaseRenewal runs a job longer than its lease with a second runner
-// polling: the renewed lease keeps the job from running twice.
+// claimCounter counts the claims a runner makes on the real store.
+type claimCounter struct {
+	Queue
+	claims atomic.Int32
+}
+
+func (c *claimCounter) ClaimJob(ctx context.Context, kinds []string, now time.Time, lease time.Duration) (store.Job, error) {
+	c.claims.Add(1)
+	return c.Queue.ClaimJob(ctx, kinds, now, lease)
+}
+
+// TestLeaseRenewal runs a job for several of its leases while a second
+// runner keeps polling: the renewed lease keeps the job from running
+// twice. The job ends only after the poller has looked for work well past
+// the first lease, so the test does not depend on timing luck.
 func TestLeaseRenewal(t *testing.T) {
 	s := openStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	const lease = 600 * time.Millisecond
+	poller := &claimCounter{Queue: s}
 	var running, runs atomic.Int32
 	fn := func(ctx context.Context, j store.Job) error {
 		if running.Add(1) > 1 {
 			t.Error("job ran twice at once")
 		}
 		runs.Add(1)
-		time.Sleep(900 * time.Millisecond)
+		start := time.Now()
+		before := poller.claims.Load()
+		for time.Since(start) < 3*lease || poller.claims.Load() < before+20 {
+			time.Sleep(20 * time.Millisecond)
+		}
 		running.Add(-1)
 		return nil
 	}
 	s.EnqueueJob(ctx, "k", "study", time.Now(), 3)
-	var wg sync.WaitGroup
-	for i := 0; i < 2; i++ {
-		r := &Runner{Queue: s, Lease: 300 * time.Millisecond, Poll: 10 * time.Millisecond, Funcs: map[string]Func{"k": fn}}
-		wg.Add(1)
-		go func() { defer wg.Done(); r.Run(ctx) }()
+	first := &Runner{Queue: s, Lease: lease, Funcs: map[string]Func{"k": fn}}
+	done := make(chan error, 1)
+	go func() {
+		ran, err := first.RunOne(ctx, []string{"k"})
+		if !ran && err == nil {
+			err = errors.New("no job ran")
+		}
+		done <- err
+	}()
+	// The poller starts once the job runs, so it can only find it by
+	// stealing an expired lease.
+	for runs.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
 	}
-	time.Sleep(1200 * time.Millisecond)
+	second := &Runner{Queue: poller, Lease: lease, Poll: 10 * time.Millisecond, Funcs: map[string]Func{"k": fn}}
+	go second.Run(ctx)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 	cancel()
-	wg.Wait()
-	if runs.Load() != 1 {
-		t.Fatalf("job ran %d times, want 1", runs.Load())
+	if runs.Load() != 1 || poller.claims.Load() < 20 {
+		t.Fatalf("job ran %d times (want 1); the poller looked %d times", runs.Load(), poller.claims.Load())
 	}
 }
 

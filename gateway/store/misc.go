@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -41,7 +42,23 @@ func (s *SQL) Events(ctx context.Context, studyUID string) ([]Event, error) {
 
 // RecordBlob implements Store.
 func (s *SQL) RecordBlob(ctx context.Context, b UploadedBlob) error {
-	_, err := s.exec(ctx, s.db, `INSERT INTO gw_blobs (study_uid, name, content_type, ref_url, hash, block_size, content_length)
+	return s.recordBlob(ctx, s.db, b)
+}
+
+// RecordBlobs implements Store.
+func (s *SQL) RecordBlobs(ctx context.Context, bs []UploadedBlob) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, b := range bs {
+			if err := s.recordBlob(ctx, tx, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *SQL) recordBlob(ctx context.Context, q querier, b UploadedBlob) error {
+	_, err := s.exec(ctx, q, `INSERT INTO gw_blobs (study_uid, name, content_type, ref_url, hash, block_size, content_length)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (study_uid, name) DO UPDATE SET content_type = excluded.content_type,
 		ref_url = excluded.ref_url, hash = excluded.hash, block_size = excluded.block_size, content_length = excluded.content_length`,
 		b.StudyUID, b.Name, b.ContentType, b.RefURL, b.Hash, b.BlockSize, b.ContentLength)
@@ -190,7 +207,7 @@ func (s *SQL) Links(ctx context.Context) ([]PatientLink, error) {
 func (s *SQL) Setting(ctx context.Context, key string) ([]byte, error) {
 	var v string
 	err := s.db.QueryRowContext(ctx, s.f.rebind(`SELECT value FROM gw_settings WHERE key = ?`), key).Scan(&v)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: setting %s", ErrNotFound, key)
 	}
 	return []byte(v), err

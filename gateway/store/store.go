@@ -238,6 +238,8 @@ type Store interface {
 
 	// RecordBlob remembers an uploaded blob (replacing one of the same name).
 	RecordBlob(ctx context.Context, b UploadedBlob) error
+	// RecordBlobs remembers several uploaded blobs in one transaction.
+	RecordBlobs(ctx context.Context, bs []UploadedBlob) error
 	// Blobs lists the blobs uploaded for a study.
 	Blobs(ctx context.Context, studyUID string) ([]UploadedBlob, error)
 	// ForgetBlobs drops a study's blob records (before a fresh delivery).

@@ -330,6 +330,15 @@ func testEventsAndBlobs(t *testing.T, s store.Store) {
 	if err != nil || len(bl) != 2 || bl[0].RefURL != "u2" || bl[0].Hash != "h2" || bl[1].ContentType != "image/jpeg" {
 		t.Fatalf("Blobs = %+v, %v", bl, err)
 	}
+	if err := s.RecordBlobs(ctx, []store.UploadedBlob{
+		{StudyUID: "1.2", Name: "a", ContentType: "image/jpeg", RefURL: "ua", Hash: "ha", BlockSize: 1, ContentLength: 1},
+		{StudyUID: "1.2", Name: "1.2.3", ContentType: "application/dicom", RefURL: "u4", Hash: "h4", BlockSize: 4 << 20, ContentLength: 10},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if bl, _ := s.Blobs(ctx, "1.2"); len(bl) != 3 || bl[0].RefURL != "u4" || bl[2].Name != "a" {
+		t.Fatalf("after RecordBlobs: %+v", bl)
+	}
 	if err := s.ForgetBlobs(ctx, "1.2"); err != nil {
 		t.Fatal(err)
 	}
