@@ -121,6 +121,7 @@ type Gateway struct {
 	platform Platform
 	runner   *jobs.Runner
 	eager    *eager
+	indexer  *indexer
 	log      *slog.Logger
 
 	mu     sync.RWMutex
@@ -178,6 +179,7 @@ func New(cfg Config, st store.Store, sp *spool.Spool, pf Platform) (*Gateway, er
 	if err := g.SetRules(cfg.Rules, cfg.DefaultAction); err != nil {
 		return nil, err
 	}
+	g.indexer = newIndexer(g)
 	if !cfg.NoEagerUpload {
 		g.eager = newEager(g)
 	}

@@ -20,9 +20,13 @@ import (
 
 var _ dimse.Handler = (*Gateway)(nil)
 
-// Store implements dimse.Handler: it spools the instance, then indexes it,
-// and only then lets the C-STORE be acknowledged. A duplicate SOP Instance
-// UID keeps the first copy (the spool's policy) and is indexed once.
+// Store implements dimse.Handler: it spools the instance (durably), reads
+// its header facts and queues its index row, and only then lets the
+// C-STORE be acknowledged; an instance whose header cannot join a study is
+// refused. The index row is written in a batch right after (see indexer);
+// the durable spool file is what the acknowledgement promises. A duplicate
+// SOP Instance UID keeps the first copy (the spool's policy) and is indexed
+// once.
 func (g *Gateway) Store(ctx context.Context, req *dimse.StoreRequest, data io.Reader) error {
 	in := dimse.SpoolInstance(req)
 	// The header is read while the spool syncs the file: it is in the page
@@ -91,17 +95,7 @@ func (g *Gateway) index(ctx context.Context, st spool.Stored, peer string, h hea
 		SeriesUID: f.SeriesInstanceUID, TransferSyntax: st.TransferSyntaxUID, Path: st.Path, Size: fileSize(st),
 		CallingAE: st.CallingAETitle, PeerAddr: peer, ReceivedAt: now, Facts: raw,
 	}
-	created, err := g.store.PutInstance(ctx, in, studyFacts(f), now.Add(g.cfg.QuietPeriod))
-	if err != nil {
-		return fmt.Errorf("gateway: index %s: %w", st.SOPInstanceUID, err)
-	}
-	if created {
-		g.log.Debug("instance indexed", "sop", st.SOPInstanceUID, "study", f.StudyInstanceUID, "calling_ae", st.CallingAETitle)
-		if g.eager != nil {
-			g.eager.offer(eagerItem{studyUID: f.StudyInstanceUID, path: st.Path, facts: f})
-		}
-	}
-	return nil
+	return g.indexer.add(ctx, indexItem{n: store.NewInstance{Instance: in, Facts: studyFacts(f), ReadyAt: now.Add(g.cfg.QuietPeriod)}, facts: f})
 }
 
 // readHeader reads the header facts of a stored instance. When the spool

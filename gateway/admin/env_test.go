@@ -217,6 +217,15 @@ func (e *env) ingest(path string) {
 	if err := e.gw.Store(context.Background(), req, br); err != nil {
 		e.t.Fatalf("ingest %s: %v", path, err)
 	}
+	// The index row is written just after the acknowledgement.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := e.db.Instance(context.Background(), meta.MediaStorageSOPInstanceUID); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("ingest %s: not indexed", path)
+		}
+	}
 }
 
 // needPydicom skips (or fails under DICOMGATE_REQUIRE_PEERS=1) without

@@ -44,6 +44,14 @@ type Instance struct {
 	Delivered bool
 }
 
+// NewInstance is one instance for PutInstances: the instance, its study's
+// facts and the end of the study's quiet period.
+type NewInstance struct {
+	Instance Instance
+	Facts    Study
+	ReadyAt  time.Time
+}
+
 // StudyState is where a study is on its way to the patient.
 type StudyState string
 
@@ -190,6 +198,9 @@ type Store interface {
 	// quiet period. It reports false, with no change, when the SOP Instance
 	// UID is already known.
 	PutInstance(ctx context.Context, in Instance, facts Study, readyAt time.Time) (bool, error)
+	// PutInstances records several instances in one transaction, as
+	// PutInstance does each; created[i] reports whether batch[i] was new.
+	PutInstances(ctx context.Context, batch []NewInstance) (created []bool, err error)
 	// Instance returns one instance by SOP Instance UID.
 	Instance(ctx context.Context, sopInstanceUID string) (Instance, error)
 	// StudyInstances lists a study's instances in receiving order.

@@ -49,67 +49,90 @@ func studyArgs(st Study) []any {
 
 // PutInstance implements Store.
 func (s *SQL) PutInstance(ctx context.Context, in Instance, facts Study, readyAt time.Time) (bool, error) {
-	if in.SOPInstanceUID == "" || in.StudyUID == "" {
-		return false, fmt.Errorf("store: instance needs SOP Instance UID and Study Instance UID")
+	created, err := s.PutInstances(ctx, []NewInstance{{Instance: in, Facts: facts, ReadyAt: readyAt}})
+	if err != nil {
+		return false, err
 	}
-	created := false
+	return created[0], nil
+}
+
+// PutInstances implements Store.
+func (s *SQL) PutInstances(ctx context.Context, batch []NewInstance) ([]bool, error) {
+	created := make([]bool, len(batch))
+	for _, n := range batch {
+		if n.Instance.SOPInstanceUID == "" || n.Instance.StudyUID == "" {
+			return nil, fmt.Errorf("store: instance needs SOP Instance UID and Study Instance UID")
+		}
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, s.f.rebind(`SELECT COUNT(*) FROM gw_instances WHERE sop_instance_uid = ?`), in.SOPInstanceUID).Scan(&n); err != nil {
-			return err
+		for i, n := range batch {
+			ok, err := s.putInstance(ctx, tx, n.Instance, n.Facts, n.ReadyAt)
+			if err != nil {
+				return fmt.Errorf("instance %s: %w", n.Instance.SOPInstanceUID, err)
+			}
+			created[i] = ok
 		}
-		if n > 0 {
-			return nil
-		}
-		// Create the study row first (a no-op when it exists), then lock
-		// it: two associations delivering the first instances of one study
-		// at once serialize here instead of racing to create it.
-		if _, err := s.exec(ctx, tx, `INSERT INTO gw_studies (study_uid, state) VALUES (?, ?) ON CONFLICT (study_uid) DO NOTHING`,
-			in.StudyUID, string(StateReceiving)); err != nil {
-			return err
-		}
-		st, err := scanStudy(tx.QueryRowContext(ctx, s.f.rebind(`SELECT `+studyColumns+` FROM gw_studies WHERE study_uid = ?`+s.f.forUpdate), in.StudyUID))
-		if err != nil {
-			return err
-		}
-		if st.Instances == 0 {
-			st = facts
-			st.StudyUID = in.StudyUID
-			st.FirstReceived = in.ReceivedAt
-			st.CallingAE = in.CallingAE
-		}
-		st.Modalities = mergeModalities(st.Modalities, facts.Modalities)
-		st.Instances++
-		st.LastReceived = in.ReceivedAt
-		st.UpdatedAt = in.ReceivedAt
-		// A study waiting for the quiet period, or already through, gets
-		// its period restarted. A study in delivery keeps its state: the
-		// delivery job notices the new instance when it finishes.
-		switch st.State {
-		case "", StateReceiving, StateDelivered, StateFailed:
-			st.State = StateReceiving
-			st.ReadyAt = readyAt
-		}
-		if err := s.writeStudy(ctx, tx, st); err != nil {
-			return err
-		}
-		_, err = s.exec(ctx, tx, `INSERT INTO gw_instances (sop_instance_uid, sop_class_uid, study_uid, series_uid,
-			transfer_syntax, path, size, calling_ae, peer_addr, received_at, facts, delivered) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
-			in.SOPInstanceUID, in.SOPClassUID, in.StudyUID, in.SeriesUID, in.TransferSyntax, in.Path, in.Size,
-			in.CallingAE, in.PeerAddr, nanos(in.ReceivedAt), string(in.Facts), boolInt(in.Delivered))
-		if err != nil {
-			return err
-		}
-		created = true
 		return nil
 	})
 	if err != nil {
-		if isUnique(err) {
-			return false, nil
+		if isUnique(err) && len(batch) == 1 {
+			return []bool{false}, nil // a concurrent writer stored it first
 		}
-		return false, fmt.Errorf("store: put instance %s: %w", in.SOPInstanceUID, err)
+		return nil, fmt.Errorf("store: put instances: %w", err)
 	}
 	return created, nil
+}
+
+// putInstance records one instance in tx, reporting false when its SOP
+// Instance UID is already known.
+func (s *SQL) putInstance(ctx context.Context, tx *sql.Tx, in Instance, facts Study, readyAt time.Time) (bool, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, s.f.rebind(`SELECT COUNT(*) FROM gw_instances WHERE sop_instance_uid = ?`), in.SOPInstanceUID).Scan(&n); err != nil {
+		return false, err
+	}
+	if n > 0 {
+		return false, nil
+	}
+	// Create the study row first (a no-op when it exists), then lock
+	// it: two associations delivering the first instances of one study
+	// at once serialize here instead of racing to create it.
+	if _, err := s.exec(ctx, tx, `INSERT INTO gw_studies (study_uid, state) VALUES (?, ?) ON CONFLICT (study_uid) DO NOTHING`,
+		in.StudyUID, string(StateReceiving)); err != nil {
+		return false, err
+	}
+	st, err := scanStudy(tx.QueryRowContext(ctx, s.f.rebind(`SELECT `+studyColumns+` FROM gw_studies WHERE study_uid = ?`+s.f.forUpdate), in.StudyUID))
+	if err != nil {
+		return false, err
+	}
+	if st.Instances == 0 {
+		st = facts
+		st.StudyUID = in.StudyUID
+		st.FirstReceived = in.ReceivedAt
+		st.CallingAE = in.CallingAE
+	}
+	st.Modalities = mergeModalities(st.Modalities, facts.Modalities)
+	st.Instances++
+	st.LastReceived = in.ReceivedAt
+	st.UpdatedAt = in.ReceivedAt
+	// A study waiting for the quiet period, or already through, gets
+	// its period restarted. A study in delivery keeps its state: the
+	// delivery job notices the new instance when it finishes.
+	switch st.State {
+	case "", StateReceiving, StateDelivered, StateFailed:
+		st.State = StateReceiving
+		st.ReadyAt = readyAt
+	}
+	if err := s.writeStudy(ctx, tx, st); err != nil {
+		return false, err
+	}
+	_, err = s.exec(ctx, tx, `INSERT INTO gw_instances (sop_instance_uid, sop_class_uid, study_uid, series_uid,
+			transfer_syntax, path, size, calling_ae, peer_addr, received_at, facts, delivered) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+		in.SOPInstanceUID, in.SOPClassUID, in.StudyUID, in.SeriesUID, in.TransferSyntax, in.Path, in.Size,
+		in.CallingAE, in.PeerAddr, nanos(in.ReceivedAt), string(in.Facts), boolInt(in.Delivered))
+	if err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func mergeModalities(have, add []string) []string {

@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InstancesFormStudies", testInstancesFormStudies},
 		{"DuplicateInstance", testDuplicateInstance},
 		{"ConcurrentInstances", testConcurrentInstances},
+		{"InstanceBatch", testInstanceBatch},
 		{"UpdateStudy", testUpdateStudy},
 		{"DueStudies", testDueStudies},
 		{"Jobs", testJobs},
@@ -455,5 +456,35 @@ func testConcurrentInstances(t *testing.T, s store.Store) {
 	st, err := s.Study(ctx, "1.9")
 	if err != nil || st.Instances != n || created != n {
 		t.Fatalf("instances %d, created %d, want %d (%v)", st.Instances, created, n, err)
+	}
+}
+
+// testInstanceBatch records a batch in one transaction: new instances of
+// two studies, one known already and one twice in the batch.
+func testInstanceBatch(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.PutInstance(ctx, instance("3.1", "3.1.1", "3.1.1.1", t0), facts("CT"), t0); err != nil {
+		t.Fatal(err)
+	}
+	batch := []store.NewInstance{
+		{Instance: instance("3.1", "3.1.1", "3.1.1.1", t0), Facts: facts("CT"), ReadyAt: t0},
+		{Instance: instance("3.1", "3.1.2", "3.1.2.1", t0), Facts: facts("MR"), ReadyAt: t0.Add(time.Minute)},
+		{Instance: instance("3.2", "3.2.1", "3.2.1.1", t0), Facts: facts("US"), ReadyAt: t0},
+		{Instance: instance("3.2", "3.2.1", "3.2.1.1", t0), Facts: facts("US"), ReadyAt: t0},
+	}
+	created, err := s.PutInstances(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{false, true, true, false}; fmt.Sprint(created) != fmt.Sprint(want) {
+		t.Fatalf("created = %v, want %v", created, want)
+	}
+	a, _ := s.Study(ctx, "3.1")
+	b, _ := s.Study(ctx, "3.2")
+	if a.Instances != 2 || len(a.Modalities) != 2 || !a.ReadyAt.Equal(t0.Add(time.Minute)) || b.Instances != 1 {
+		t.Fatalf("studies after the batch: %+v / %+v", a, b)
+	}
+	if _, err := s.PutInstances(ctx, []store.NewInstance{{Instance: store.Instance{SOPInstanceUID: "x"}}}); err == nil {
+		t.Fatal("instance without a study accepted")
 	}
 }
