@@ -309,8 +309,17 @@ func (g *Gateway) deliverDOPU(ctx context.Context, st store.Study, attempt int) 
 		IdentityCode: p.IdentityCode, FriendlyName: p.FriendlyName, Question: p.Question,
 		ExternalID: ExternalID(st.PatientID, st.IssuerOfPatientID), Package: pkg, StreamedBlobRefs: refs,
 	})
-	if err != nil && !(tried && wire.CodeOf(err) == wire.InvalidIdentityCode) {
-		return fmt.Errorf("create package: %w", err)
+	if err != nil {
+		if !tried || wire.CodeOf(err) != wire.InvalidIdentityCode {
+			return fmt.Errorf("create package: %w", err)
+		}
+		// An earlier attempt may have created the package and lost the
+		// reply. A no-op UpdateExternalId succeeds only when a package
+		// exists under the code: then it is ours.
+		ext := ExternalID(st.PatientID, st.IssuerOfPatientID)
+		if uerr := g.platform.UpdateExternalID(ctx, p.IdentityCode, "", ext); uerr != nil {
+			return fmt.Errorf("create package: %w (and no package exists under the code: %v)", err, uerr)
+		}
 	}
 	p.State, p.AnswerSealed = PickupPackaged, nil // the answer is not kept once sealed in
 	if err := g.store.UpdatePickup(ctx, p); err != nil {

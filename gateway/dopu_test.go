@@ -203,3 +203,44 @@ func TestDOPU(t *testing.T) {
 		t.Fatal("second pick-up accepted")
 	}
 }
+
+// TestDOPULostReply replays a delivery whose CreateConnectPackage
+// succeeded but whose reply was lost (the registration still says
+// "creating"): the retry is refused a second package under the code,
+// confirms the package exists, and finishes.
+func TestDOPULostReply(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	pf := startPlatform(t, dir)
+	key, err := keyfile.LoadOrCreate(filepath.Join(dir, "gateway.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := startGateway(t, dir, pf.client, Config{Rules: []route.Rule{{Action: route.ActionDOPU}}, Sealer: key, PublicURL: pf.url})
+	reg, err := gw.gw.RegisterPickup(ctx, PickupRequest{PatientID: "PAT-L", Email: "l@example.org", FriendlyName: "L", Question: "Q?", Answer: "answer-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	studyUID, files := writeStudy(t, dir, "PAT-L")
+	storescu(t, gw.addr, files...)
+	if st := waitState(t, gw.store, studyUID, 60*time.Second, store.StateDelivered, store.StateFailed); st.State != store.StateDelivered {
+		t.Fatalf("study = %+v", st)
+	}
+	// Rewind the registration and the study to just before the reply.
+	sealed, _ := key.Seal([]byte("answer-1"))
+	p, _ := gw.store.Pickup(ctx, reg.ID)
+	p.State, p.AnswerSealed = PickupCreating, sealed
+	if err := gw.store.UpdatePickup(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	st, err := gw.store.UpdateStudy(ctx, studyUID, func(s *store.Study) error { s.State = store.StateQueued; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.gw.deliverDOPU(ctx, st, 2); err != nil {
+		t.Fatalf("retry after a lost reply: %v", err)
+	}
+	if p, _ = gw.store.Pickup(ctx, reg.ID); p.State != PickupMailed || len(p.AnswerSealed) != 0 {
+		t.Fatalf("registration after the retry: %s, answer kept %v", p.State, len(p.AnswerSealed) != 0)
+	}
+}

@@ -50,6 +50,7 @@ type Platform interface {
 	UploadPackageBlob(ctx context.Context, key *dopu.Key, name, contentType string, r io.Reader) (thing.Blob, error)
 	CreateConnectPackage(ctx context.Context, p client.ConnectPackage) (string, error)
 	DeletePendingConnectPackage(ctx context.Context, identityCode, externalID string) error
+	UpdateExternalID(ctx context.Context, identityCode, oldExternalID, newExternalID string) error
 	CreateConnectRequest(ctx context.Context, friendlyName, question, answer, externalID, callbackURL string) (string, error)
 	GetAuthorizedConnectRequests(ctx context.Context, since time.Time) ([]client.ConnectRequest, error)
 }
