@@ -937,14 +937,22 @@ func (h *Handler) studyZip(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", `attachment; filename="study.zip"`)
 	zw := zip.NewWriter(w)
 	seen := map[string]bool{}
+	names := map[string]bool{}
 	for i, se := range st.Series {
-		for _, im := range se.Images {
+		for j, im := range se.Images {
 			b, ok := blobs[im.Blob]
 			if !ok || seen[im.Blob] {
 				continue
 			}
 			seen[im.Blob] = true
-			if err := h.zipBlob(r.Context(), zw, rec.ID, b, fmt.Sprintf("series-%03d/%s.dcm", i+1, safeName(im.Blob))); err != nil {
+			// Two blob names that sanitize alike must not make two
+			// entries of one name.
+			name := fmt.Sprintf("series-%03d/%s.dcm", i+1, safeName(im.Blob))
+			if names[name] {
+				name = fmt.Sprintf("series-%03d/%s-%d.dcm", i+1, safeName(im.Blob), j+1)
+			}
+			names[name] = true
+			if err := h.zipBlob(r.Context(), zw, rec.ID, b, name); err != nil {
 				// Headers are sent: the truncated archive tells the browser.
 				h.log.Error("study zip", "err", err)
 				return
