@@ -293,8 +293,11 @@ func (s *Spool) Put(ctx context.Context, in Instance, r io.Reader) (st Stored, e
 			in.Published(st)
 		}
 		if err := s.syncFileAndDir(f); err != nil {
-			// Visible but maybe not durable: take the name back.
-			_ = os.Remove(st.Path)
+			// Visible but maybe not durable. The name stays: a duplicate
+			// Put may already be deferring to this file (and syncing it
+			// itself before its own acknowledgement), so taking the name
+			// back could lose an instance acknowledged to another sender.
+			// The mark tells Verify and Recover whether the data is whole.
 			return Stored{}, fmt.Errorf("spool: syncing %s: %w", in.SOPInstanceUID, err)
 		}
 	} else if err := s.syncEarlier(st.Path); err != nil {
