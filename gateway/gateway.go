@@ -212,6 +212,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err := g.Recover(ctx); err != nil {
 		return err
 	}
+	if n, err := g.store.ReleaseRunning(ctx); err != nil {
+		return fmt.Errorf("gateway: releasing the jobs of a previous run: %w", err)
+	} else if n > 0 {
+		g.log.Info("resuming deliveries interrupted by a restart", "jobs", n)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- g.runner.Run(ctx) }()
 	if g.eager != nil {

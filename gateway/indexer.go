@@ -91,7 +91,14 @@ func (ix *indexer) write(ctx context.Context, batch []indexItem) {
 			}
 			return
 		}
+		if ctx.Err() != nil {
+			return // shutting down: Recover writes the rows at the next start
+		}
 		ix.g.log.Error("writing index rows; retrying", "instances", len(ns), "err", err)
-		time.Sleep(delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
 	}
 }

@@ -75,9 +75,18 @@ type header struct {
 // index records the instance, whose header facts h were read from the
 // stored file, in its study; the study's quiet period restarts.
 func (g *Gateway) index(ctx context.Context, st spool.Stored, peer string, h header) error {
+	it, err := g.indexRow(st, peer, h)
+	if err != nil {
+		return err
+	}
+	return g.indexer.add(ctx, it)
+}
+
+// indexRow builds an instance's index row from its header facts h.
+func (g *Gateway) indexRow(st spool.Stored, peer string, h header) (indexItem, error) {
 	f, err := h.f, h.err
 	if err != nil {
-		return &dimse.StatusError{Status: dimse.StatusCannotUnderstand,
+		return indexItem{}, &dimse.StatusError{Status: dimse.StatusCannotUnderstand,
 			Comment: truncate(fmt.Sprintf("cannot index: %v", err), 64), Err: fmt.Errorf("%w: %w", errUnindexable, err)}
 	}
 	now := g.cfg.Now()
@@ -88,14 +97,14 @@ func (g *Gateway) index(ctx context.Context, st spool.Stored, peer string, h hea
 	}
 	raw, err := json.Marshal(f)
 	if err != nil {
-		return err
+		return indexItem{}, err
 	}
 	in := store.Instance{
 		SOPInstanceUID: st.SOPInstanceUID, SOPClassUID: st.SOPClassUID, StudyUID: f.StudyInstanceUID,
 		SeriesUID: f.SeriesInstanceUID, TransferSyntax: st.TransferSyntaxUID, Path: st.Path, Size: fileSize(st),
 		CallingAE: st.CallingAETitle, PeerAddr: peer, ReceivedAt: now, Facts: raw,
 	}
-	return g.indexer.add(ctx, indexItem{n: store.NewInstance{Instance: in, Facts: studyFacts(f), ReadyAt: now.Add(g.cfg.QuietPeriod)}, facts: f})
+	return indexItem{n: store.NewInstance{Instance: in, Facts: studyFacts(f), ReadyAt: now.Add(g.cfg.QuietPeriod)}, facts: f}, nil
 }
 
 // readHeader reads the header facts of a stored instance. When the spool
@@ -155,6 +164,7 @@ func (g *Gateway) Recover(ctx context.Context) error {
 		return fmt.Errorf("gateway: recover: %w", err)
 	}
 	n := 0
+	var batch []indexItem
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || !strings.HasSuffix(name, ".dcm") {
@@ -189,11 +199,21 @@ func (g *Gateway) Recover(ctx context.Context) error {
 		}
 		st := spool.Stored{Path: path, SOPInstanceUID: sop, SOPClassUID: f.SOPClassUID, StudyInstanceUID: f.StudyInstanceUID,
 			SeriesInstanceUID: f.SeriesInstanceUID, TransferSyntaxUID: meta.TransferSyntaxUID, CallingAETitle: meta.SourceAETitle}
-		if err := g.index(ctx, st, "", header{f, nil}); err != nil {
+		it, err := g.indexRow(st, "", header{f, nil})
+		if err != nil {
 			g.log.Warn("spooled file cannot be indexed", "path", path, "err", err)
 			continue
 		}
+		batch = append(batch, it)
+		if len(batch) == maxIndexBatch {
+			g.indexer.write(ctx, batch)
+			batch = batch[:0]
+		}
 		n++
+	}
+	// At start, the rows are written before anything else runs.
+	if len(batch) > 0 {
+		g.indexer.write(ctx, batch)
 	}
 	if n > 0 {
 		g.log.Info("recovered spooled instances", "count", n)

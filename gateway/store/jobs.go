@@ -120,6 +120,16 @@ func (s *SQL) RetryJob(ctx context.Context, id int64, reason string, runAt time.
 	return failed, err
 }
 
+// ReleaseRunning implements Store.
+func (s *SQL) ReleaseRunning(ctx context.Context) (int64, error) {
+	res, err := s.exec(ctx, s.db, `UPDATE gw_jobs SET state = ?, lease_until = 0, updated_at = ? WHERE state = ?`,
+		string(JobAvailable), time.Now().UnixNano(), string(JobRunning))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // FailJob implements Store.
 func (s *SQL) FailJob(ctx context.Context, id int64, reason string) error {
 	res, err := s.exec(ctx, s.db, `UPDATE gw_jobs SET state = ?, lease_until = 0, last_error = ?, updated_at = ? WHERE id = ?`,

@@ -237,6 +237,10 @@ type Store interface {
 	// runAt, or failed for good when it has no attempts left. It reports
 	// whether the job failed for good.
 	RetryJob(ctx context.Context, id int64, reason string, runAt time.Time) (bool, error)
+	// ReleaseRunning makes every running job available again at once. A
+	// gateway calls it when it starts, before its workers: the leases it
+	// finds belong to a process that died (one gateway owns a store).
+	ReleaseRunning(ctx context.Context) (int64, error)
 	// FailJob marks a job failed for good with its reason.
 	FailJob(ctx context.Context, id int64, reason string) error
 	// Jobs lists the jobs for a key, newest first.

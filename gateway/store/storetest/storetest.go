@@ -256,6 +256,14 @@ func testJobLeaseLapse(t *testing.T, s store.Store) {
 	if err != nil || c2.ID != j.ID || c2.Attempts != 2 {
 		t.Fatalf("reclaim = %+v, %v", c2, err)
 	}
+	// A restarted gateway releases the dead process's lease at once.
+	if n, err := s.ReleaseRunning(ctx); err != nil || n != 1 {
+		t.Fatalf("ReleaseRunning = %d, %v", n, err)
+	}
+	c2, err = s.ClaimJob(ctx, []string{"deliver"}, t0.Add(122*time.Second), time.Minute)
+	if err != nil || c2.ID != j.ID || c2.Attempts != 3 {
+		t.Fatalf("claim after release = %+v, %v", c2, err)
+	}
 	if err := s.FinishJob(ctx, c2.ID); err != nil {
 		t.Fatal(err)
 	}
