@@ -222,7 +222,7 @@ func New(cfg Config) (*Server, error) {
 		ipFails:       newFailureLimiter(maxIPFailures, loginFailWindow, maxLimiterKeys)}
 	var err error
 	// A valid hash, at the configured cost, of nothing anyone types.
-	if s.dummyHash, err = HashPassword("\x00no user\x00", cfg.Argon2); err != nil {
+	if s.dummyHash, err = dummyHash(cfg.Argon2); err != nil {
 		return nil, err
 	}
 	if s.pages, err = parsePages(); err != nil {

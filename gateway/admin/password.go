@@ -66,6 +66,23 @@ func HashPassword(password string, p Argon2Params) (string, error) {
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
+// dummyHash returns an encoded hash with parameters p that no password
+// matches: random salt, random key. Checking a password against it costs
+// what checking a real one does, which hides whether a user exists, and
+// making it costs no argon2 run (and none of its memory) at start.
+func dummyHash(p Argon2Params) (string, error) {
+	salt, key := make([]byte, p.SaltLen), make([]byte, p.KeyLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
+		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
 // CheckPassword reports whether password matches the encoded hash, in
 // time independent of where the keys differ.
 func CheckPassword(encoded, password string) (bool, error) {

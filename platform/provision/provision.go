@@ -157,6 +157,22 @@ func HashPassword(password string) string {
 		b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
+// DummyHash returns a hash in HashPassword's format that no password
+// matches (random salt and key): checking an unknown login against it
+// costs what a real check does, and making it runs no argon2.
+func DummyHash() string {
+	salt, key := make([]byte, 16), make([]byte, argonKeyLen)
+	if _, err := rand.Read(salt); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	if _, err := rand.Read(key); err != nil {
+		panic(err)
+	}
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
 // CheckPassword reports whether password matches a HashPassword hash.
 func CheckPassword(hash, password string) bool {
 	parts := strings.Split(hash, "$")

@@ -139,7 +139,7 @@ func New(cfg Config) (*Handler, error) {
 		secure: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://"),
 		tmpl:   map[string]*template.Template{}, unlocked: map[string]unlocked{},
 		argon2:       make(chan struct{}, 2),
-		dummyHash:    provision.HashPassword("dicomgate dummy password"),
+		dummyHash:    provision.DummyHash(),
 		failures:     newFailureLog(cfg.SignInWindow, cfg.MaxSignInFailures, maxFailureKeys),
 		addrFailures: newFailureLog(cfg.SignInWindow, cfg.MaxSignInFailuresPerAddress, maxFailureKeys)}
 	funcs := template.FuncMap{"inc": func(i int) int { return i + 1 }}
