@@ -59,7 +59,12 @@ var listenerAddr = regexp.MustCompile(`msg="dicom listener" addr=(\S+)`)
 // DICOM address and data directory.
 func startServe(t *testing.T, extra ...string) (string, string) {
 	t.Helper()
-	data := t.TempDir()
+	return startServeIn(t, t.TempDir(), extra...)
+}
+
+// startServeIn is startServe on a given data directory.
+func startServeIn(t *testing.T, data string, extra ...string) (string, string) {
+	t.Helper()
 	args := append([]string{"serve", "--data", data, "--dicom-addr", "127.0.0.1:0", "--platform-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(dicomgateBinary(t), args...)
 	stderr, err := cmd.StderrPipe()

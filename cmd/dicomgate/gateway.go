@@ -10,6 +10,7 @@ import (
 
 	"dicomgate/dimse/spool"
 	"dicomgate/gateway"
+	"dicomgate/gateway/admin"
 	"dicomgate/gateway/keyfile"
 	"dicomgate/gateway/mail"
 	"dicomgate/gateway/mail/mailsql"
@@ -36,6 +37,7 @@ type gatewayFlags struct {
 	ConnectPoll   time.Duration `name:"connect-poll" env:"DICOMGATE_CONNECT_POLL" default:"30s" help:"How often authorized Patient Connect requests are fetched."`
 	PreviewSize   int           `name:"preview-size" env:"DICOMGATE_PREVIEW_SIZE" default:"1024" help:"Longest side of series and study previews."`
 	ThumbnailSize int           `name:"thumbnail-size" env:"DICOMGATE_THUMBNAIL_SIZE" default:"256" help:"Longest side of image thumbnails."`
+	Quality       int           `name:"preview-quality" env:"DICOMGATE_PREVIEW_QUALITY" default:"85" help:"JPEG quality of previews (1-100)."`
 }
 
 // smtpFlags configure the outbox's mail server; with no host, mail waits
@@ -64,14 +66,16 @@ func (f *smtpFlags) transport() (mail.Transport, error) {
 
 // gatewayParts is what serve builds around the gateway.
 type gatewayParts struct {
-	gw      *gateway.Gateway
-	store   *store.SQL
-	outbox  *mail.Outbox
-	mails   *mailsql.Store
-	spool   *spool.Spool
-	key     *keyfile.Key
-	creds   *appcert.Credentials
-	closers []func() error
+	gw     *gateway.Gateway
+	store  *store.SQL
+	outbox *mail.Outbox
+	mails  *mailsql.Store
+	spool  *spool.Spool
+	key    *keyfile.Key
+	creds  *appcert.Credentials
+	// settings are the sections saved in the admin UI.
+	settings admin.Settings
+	closers  []func() error
 }
 
 func (p *gatewayParts) close() {
@@ -133,15 +137,41 @@ func newGateway(ctx context.Context, rc *runContext, dataDir, dsn, platformURL, 
 	if err != nil {
 		return nil, err
 	}
-	transport, err := sf.transport()
+	// Settings saved in the admin UI override the matching flags.
+	set, err := admin.LoadSettings(ctx, p.store)
 	if err != nil {
+		return nil, fmt.Errorf("stored settings: %w", err)
+	}
+	p.settings = set
+	var transport mail.Transport
+	if set.SMTP != nil && set.SMTP.Host != "" {
+		sc, err := set.SMTP.SMTPConfig(p.key)
+		if err != nil {
+			return nil, err
+		}
+		if transport, err = mail.NewSMTP(sc); err != nil {
+			return nil, err
+		}
+		if set.SMTP.Institution != "" {
+			f.Institution = set.SMTP.Institution
+		}
+	} else if transport, err = sf.transport(); err != nil {
 		return nil, err
+	}
+	if pv := set.Previews; pv != nil {
+		if pv.PreviewSize > 0 {
+			f.PreviewSize = pv.PreviewSize
+		}
+		if pv.ThumbnailSize > 0 {
+			f.ThumbnailSize = pv.ThumbnailSize
+		}
+		f.Quality = pv.Quality
 	}
 	p.outbox = mail.NewOutbox(p.mails, transport, rc.log.With("part", "outbox"), mail.Config{})
 	cfg := gateway.Config{
 		QuietPeriod: f.QuietPeriod, MaxAttempts: f.Attempts, Workers: f.Workers, MISVersion: mis.Version(f.MISVersion),
 		DefaultAction: route.Action(f.DefaultRoute), Log: rc.log.With("part", "gateway"),
-		Previews: previews.Options{PreviewSize: f.PreviewSize, ThumbnailSize: f.ThumbnailSize},
+		Previews: previews.Options{PreviewSize: f.PreviewSize, ThumbnailSize: f.ThumbnailSize, Quality: f.Quality},
 		Sealer:   p.key, Mailer: p.outbox, PublicURL: publicURL, Institution: f.Institution, ConnectPoll: f.ConnectPoll,
 	}
 	if f.Sign {
@@ -150,6 +180,9 @@ func newGateway(ctx context.Context, rc *runContext, dataDir, dsn, platformURL, 
 			h = crypto.SHA1
 		}
 		cfg.Signer = &gateway.Signer{Key: p.creds.Key, Cert: p.creds.Cert, Hash: h}
+	}
+	if r := set.Routing; r != nil {
+		cfg.Rules, cfg.DefaultAction = r.Rules, r.Default
 	}
 	if p.gw, err = gateway.New(cfg, p.store, p.spool, pc); err != nil {
 		return nil, err

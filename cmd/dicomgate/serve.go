@@ -56,6 +56,16 @@ func (c *serveCmd) Run(rc *runContext) error {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	// The DICOM settings saved in the admin UI override the flags.
+	if d := gw.settings.DICOM; d != nil {
+		if d.AETitle != "" {
+			c.DICOM.AETitle = d.AETitle
+		}
+		c.DICOM.AllowAET = c.DICOM.AllowAET[:0]
+		for _, ac := range d.AllowedCallers {
+			c.DICOM.AllowAET = append(c.DICOM.AllowAET, ac.String())
+		}
+	}
 	dicom, dicomSrv, err := newDICOMPart(ctx, rc, gw.spool, gw.gw, &c.DICOM)
 	if err != nil {
 		gw.close()
