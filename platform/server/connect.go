@@ -177,37 +177,27 @@ func (s *Server) updateExternalID(ctx context.Context, c *Call) (any, error) {
 	return nil, nil
 }
 
+func connectCoded(r store.ConnectRequest) coded {
+	return coded{IdentityCode: r.IdentityCode, FriendlyName: r.FriendlyName, Question: r.Question,
+		AppID: r.AppID, WrongAnswers: r.WrongAnswers}
+}
+
 // loadConnect returns the answerable connect request with the typed code.
 // A validated request can be answered again (re-authorization, another
 // record), as HealthVault allowed.
 func (s *Server) loadConnect(ctx context.Context, typed string) (store.ConnectRequest, error) {
-	code, ok := NormalizeIdentityCode(typed)
-	if !ok {
-		return store.ConnectRequest{}, ErrInvalidCode
-	}
-	r, err := s.st.GetConnectRequest(ctx, code)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return r, ErrInvalidCode
-	case err != nil:
-		return r, err
-	case r.State == store.ConnectPending && !s.cfg.Now().Before(r.Expires):
-		return r, ErrExpired
-	case r.WrongAnswers >= s.connectCfg().MaxWrongAnswers:
-		return r, ErrLocked
-	}
-	return r, nil
+	return loadCoded(ctx, s, typed, s.st.GetConnectRequest, connectCoded, func(r store.ConnectRequest) error {
+		if r.State == store.ConnectPending && !s.cfg.Now().Before(r.Expires) {
+			return ErrExpired
+		}
+		return nil
+	})
 }
 
 // ConnectChallenge returns the friendly name and question of the connect
 // request with the typed code.
 func (s *Server) ConnectChallenge(ctx context.Context, typed string) (Challenge, error) {
-	r, err := s.loadConnect(ctx, typed)
-	if err != nil {
-		return Challenge{}, err
-	}
-	return Challenge{IdentityCode: r.IdentityCode, FriendlyName: r.FriendlyName, Question: r.Question,
-		AppID: r.AppID, AppName: s.appName(ctx, r.AppID), TriesLeft: s.connectCfg().MaxWrongAnswers - r.WrongAnswers}, nil
+	return challengeOf(ctx, s, typed, s.loadConnect, connectCoded)
 }
 
 // CheckConnectAnswer compares the answer (normalized like the SDK did:

@@ -719,39 +719,80 @@ func (s *Server) appName(ctx context.Context, id string) string {
 	return a.Name
 }
 
-// loadPackage returns the pending package with the (typed) code.
-func (s *Server) loadPackage(ctx context.Context, typed string) (store.ConnectPackage, error) {
+// coded is what a patient reaches by typing an identity code, a DOPU
+// package or a connect request, as far as answering its question goes.
+type coded struct {
+	IdentityCode string
+	FriendlyName string
+	Question     string
+	AppID        string
+	WrongAnswers int
+}
+
+// loadCoded normalizes the typed code and loads the item with it by get:
+// ErrInvalidCode when the code is malformed or unknown, the error of state
+// when the item cannot be answered in its state, ErrLocked when its tries
+// are used up.
+func loadCoded[T any](ctx context.Context, s *Server, typed string, get func(context.Context, string) (T, error),
+	view func(T) coded, state func(T) error) (T, error) {
 	code, ok := NormalizeIdentityCode(typed)
 	if !ok {
-		return store.ConnectPackage{}, ErrInvalidCode
+		var zero T
+		return zero, ErrInvalidCode
 	}
-	p, err := s.st.GetPackage(ctx, code)
+	v, err := get(ctx, code)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return p, ErrInvalidCode
+		return v, ErrInvalidCode
 	case err != nil:
-		return p, err
-	case p.State == store.PackageAllocated:
-		return p, ErrInvalidCode // no data yet
-	case p.State == store.PackagePickedUp:
-		return p, ErrPickedUp
-	case !s.cfg.Now().Before(p.Expires):
-		return p, ErrExpired
-	case p.WrongAnswers >= s.connectCfg().MaxWrongAnswers:
-		return p, ErrLocked
+		return v, err
 	}
-	return p, nil
+	if err := state(v); err != nil {
+		return v, err
+	}
+	if view(v).WrongAnswers >= s.connectCfg().MaxWrongAnswers {
+		return v, ErrLocked
+	}
+	return v, nil
+}
+
+// challengeOf loads the item with the typed code by load and returns what
+// the patient sees of it.
+func challengeOf[T any](ctx context.Context, s *Server, typed string, load func(context.Context, string) (T, error),
+	view func(T) coded) (Challenge, error) {
+	v, err := load(ctx, typed)
+	if err != nil {
+		return Challenge{}, err
+	}
+	c := view(v)
+	return Challenge{IdentityCode: c.IdentityCode, FriendlyName: c.FriendlyName, Question: c.Question,
+		AppID: c.AppID, AppName: s.appName(ctx, c.AppID), TriesLeft: s.connectCfg().MaxWrongAnswers - c.WrongAnswers}, nil
+}
+
+func packageCoded(p store.ConnectPackage) coded {
+	return coded{IdentityCode: p.IdentityCode, FriendlyName: p.FriendlyName, Question: p.Question,
+		AppID: p.AppID, WrongAnswers: p.WrongAnswers}
+}
+
+// loadPackage returns the pending package with the (typed) code.
+func (s *Server) loadPackage(ctx context.Context, typed string) (store.ConnectPackage, error) {
+	return loadCoded(ctx, s, typed, s.st.GetPackage, packageCoded, func(p store.ConnectPackage) error {
+		switch {
+		case p.State == store.PackageAllocated:
+			return ErrInvalidCode // no data yet
+		case p.State == store.PackagePickedUp:
+			return ErrPickedUp
+		case !s.cfg.Now().Before(p.Expires):
+			return ErrExpired
+		}
+		return nil
+	})
 }
 
 // PackageChallenge returns the friendly name and question of the package
 // with the typed code (spaces, lower case and missing hyphens are fine).
 func (s *Server) PackageChallenge(ctx context.Context, typed string) (Challenge, error) {
-	p, err := s.loadPackage(ctx, typed)
-	if err != nil {
-		return Challenge{}, err
-	}
-	return Challenge{IdentityCode: p.IdentityCode, FriendlyName: p.FriendlyName, Question: p.Question,
-		AppID: p.AppID, AppName: s.appName(ctx, p.AppID), TriesLeft: s.connectCfg().MaxWrongAnswers - p.WrongAnswers}, nil
+	return challengeOf(ctx, s, typed, s.loadPackage, packageCoded)
 }
 
 // UnlockedPackage is a package whose answer was right: it holds the

@@ -261,19 +261,7 @@ func (s *Store) DeletePendingPackages(ctx context.Context, appID, code, external
 func (s *Store) ExpiredPackages(ctx context.Context, now time.Time) ([]store.ConnectPackage, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+packageCols+` FROM connect_packages WHERE expires <= $1 AND state IN ($2, $3, $4) ORDER BY expires`,
 		nanos(now), store.PackageAllocated, store.PackagePending, store.PackageClaimed)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.ConnectPackage
-	for rows.Next() {
-		p, err := scanPackage(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return collectRows(rows, err, scanPackage)
 }
 
 // CreatePackageBlob implements store.Connect.
@@ -302,69 +290,17 @@ func (s *Store) GetPackageBlob(ctx context.Context, id string) (store.PackageBlo
 
 // PutPackageBlock implements store.Connect.
 func (s *Store) PutPackageBlock(ctx context.Context, blobID string, b store.Block) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var length int64
-		var hash []byte
-		err := tx.QueryRowContext(ctx, `SELECT length, hash FROM package_blob_blocks WHERE blob_id = $1 AND idx = $2`, blobID, b.Index).Scan(&length, &hash)
-		switch {
-		case err == nil:
-			if length != b.Length || string(hash) != string(b.Hash[:]) {
-				return fmt.Errorf("chunk %d of package blob %s: %w", b.Index, blobID, store.ErrConflict)
-			}
-			return nil
-		case !errors.Is(err, sql.ErrNoRows):
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO package_blob_blocks (blob_id, idx, length, hash) VALUES ($1, $2, $3, $4)`,
-			blobID, b.Index, b.Length, b.Hash[:])
-		return s.insertErr("package blob chunk", err)
-	})
+	return s.putBlock(ctx, packageBlob, blobID, b)
 }
 
 // SetPackageBlobTotal implements store.Connect.
 func (s *Store) SetPackageBlobTotal(ctx context.Context, blobID string, total int64) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE package_blobs SET total = $1 WHERE id = $2 AND (total = -1 OR total = $1)`, total, blobID)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		if _, err := s.GetPackageBlob(ctx, blobID); err != nil {
-			return err
-		}
-		return fmt.Errorf("package blob %s total: %w", blobID, store.ErrConflict)
-	}
-	return nil
+	return s.setBlobTotal(ctx, packageBlob, blobID, total)
 }
 
 // PackageBlocks implements store.Connect.
 func (s *Store) PackageBlocks(ctx context.Context, blobID string, from, to int64) ([]store.Block, error) {
-	q := `SELECT idx, length, hash FROM package_blob_blocks WHERE blob_id = $1 AND idx >= $2`
-	args := []any{blobID, from}
-	if to >= 0 {
-		q += ` AND idx < $3`
-		args = append(args, to)
-	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY idx`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Block
-	for rows.Next() {
-		var b store.Block
-		var h []byte
-		if err := rows.Scan(&b.Index, &b.Length, &h); err != nil {
-			return nil, err
-		}
-		if len(h) != sha256.Size {
-			return nil, fmt.Errorf("%s: package blob chunk hash of %d bytes", s.d.Name, len(h))
-		}
-		copy(b.Hash[:], h)
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return s.blocks(ctx, packageBlob, blobID, from, to)
 }
 
 // CompletePackageBlob implements store.Connect.
@@ -387,19 +323,7 @@ func (s *Store) CompletePackageBlob(ctx context.Context, blobID string, size int
 // UnreferencedPackageBlobs implements store.Connect.
 func (s *Store) UnreferencedPackageBlobs(ctx context.Context, cutoff time.Time) ([]store.PackageBlob, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+packageBlobCols+` FROM package_blobs WHERE code = '' AND created < $1`, nanos(cutoff))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.PackageBlob
-	for rows.Next() {
-		b, err := scanPackageBlob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return collectRows(rows, err, scanPackageBlob)
 }
 
 // DeletePackageBlob implements store.Connect.
@@ -493,19 +417,7 @@ func (s *Store) AuthorizedConnectRequests(ctx context.Context, q store.Authorize
 	rows, err := s.db.QueryContext(ctx, `SELECT `+connectCols+` FROM connect_requests
 		WHERE app_id = $1 AND state = $2 AND authorized >= $3 ORDER BY authorized LIMIT $4`,
 		q.AppID, store.ConnectValidated, since, q.Limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.ConnectRequest
-	for rows.Next() {
-		r, err := scanConnect(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collectRows(rows, err, scanConnect)
 }
 
 // DeletePendingConnectRequest implements store.Connect.

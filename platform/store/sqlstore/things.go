@@ -2,11 +2,8 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"time"
@@ -303,65 +300,17 @@ func (s *Store) GetBlob(ctx context.Context, id string) (store.Blob, error) {
 
 // PutBlock implements store.Store.
 func (s *Store) PutBlock(ctx context.Context, blobID string, b store.Block) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var length int64
-		var hash []byte
-		err := tx.QueryRowContext(ctx, `SELECT length, hash FROM blob_blocks WHERE blob_id = $1 AND idx = $2`, blobID, b.Index).Scan(&length, &hash)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			_, err := tx.ExecContext(ctx, `INSERT INTO blob_blocks (blob_id, idx, length, hash) VALUES ($1, $2, $3, $4)`, blobID, b.Index, b.Length, b.Hash[:])
-			return s.insertErr("blob block", err)
-		case err != nil:
-			return err
-		case length != b.Length || string(hash) != string(b.Hash[:]):
-			return fmt.Errorf("block %d of blob %s was received before with other bytes: %w", b.Index, blobID, store.ErrConflict)
-		}
-		return nil
-	})
+	return s.putBlock(ctx, recordBlob, blobID, b)
 }
 
 // SetBlobTotal implements store.Store.
 func (s *Store) SetBlobTotal(ctx context.Context, blobID string, total int64) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE blobs SET total = $1 WHERE id = $2 AND (total = -1 OR total = $1)`, total, blobID)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		if _, err := s.GetBlob(ctx, blobID); err != nil {
-			return err
-		}
-		return fmt.Errorf("blob %s was announced with another total length: %w", blobID, store.ErrConflict)
-	}
-	return nil
+	return s.setBlobTotal(ctx, recordBlob, blobID, total)
 }
 
 // Blocks implements store.Store.
 func (s *Store) Blocks(ctx context.Context, blobID string, from, to int64) ([]store.Block, error) {
-	if to < 0 {
-		to = math.MaxInt64
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT idx, length, hash FROM blob_blocks WHERE blob_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx`,
-		blobID, from, to)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Block
-	for rows.Next() {
-		var b store.Block
-		var h []byte
-		if err := rows.Scan(&b.Index, &b.Length, &h); err != nil {
-			return nil, err
-		}
-		if len(h) != sha256.Size {
-			return nil, fmt.Errorf("%s: block %d of blob %s has a %d-byte hash", s.d.Name, b.Index, blobID, len(h))
-		}
-		copy(b.Hash[:], h)
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return s.blocks(ctx, recordBlob, blobID, from, to)
 }
 
 // CompleteBlob implements store.Store.
@@ -390,19 +339,7 @@ func (s *Store) CompleteBlob(ctx context.Context, blobID string, size int64, has
 func (s *Store) UnreferencedBlobs(ctx context.Context, cutoff time.Time) ([]store.Blob, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+blobCols+` FROM blobs b WHERE b.created < $1
 		AND NOT EXISTS (SELECT 1 FROM thing_blobs tb WHERE tb.blob_id = b.id) ORDER BY b.created`, nanos(cutoff))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Blob
-	for rows.Next() {
-		b, err := scanBlob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return collectRows(rows, err, scanBlob)
 }
 
 // DeleteBlob implements store.Store. A blob still referenced by a thing is

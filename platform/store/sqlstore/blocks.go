@@ -1,0 +1,129 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+
+	"dicomgate/platform/store"
+)
+
+// blobKind says which tables hold a chunked blob: record blobs (blobs,
+// blob_blocks) and DOPU package blobs (package_blobs, package_blob_blocks)
+// keep their SHA256Block chunks the same way, so one implementation of the
+// block bookkeeping serves both.
+type blobKind int
+
+const (
+	recordBlob blobKind = iota
+	packageBlob
+)
+
+// String names the kind in errors.
+func (k blobKind) String() string {
+	if k == packageBlob {
+		return "package blob"
+	}
+	return "blob"
+}
+
+func (k blobKind) blobsTable() string {
+	if k == packageBlob {
+		return "package_blobs"
+	}
+	return "blobs"
+}
+
+func (k blobKind) blocksTable() string {
+	if k == packageBlob {
+		return "package_blob_blocks"
+	}
+	return "blob_blocks"
+}
+
+// putBlock records block b of blob blobID. Receiving the same block again
+// is fine (a retried upload); other bytes at that index are store.ErrConflict.
+func (s *Store) putBlock(ctx context.Context, k blobKind, blobID string, b store.Block) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var length int64
+		var hash []byte
+		err := tx.QueryRowContext(ctx, `SELECT length, hash FROM `+k.blocksTable()+` WHERE blob_id = $1 AND idx = $2`, blobID, b.Index).Scan(&length, &hash)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err := tx.ExecContext(ctx, `INSERT INTO `+k.blocksTable()+` (blob_id, idx, length, hash) VALUES ($1, $2, $3, $4)`, blobID, b.Index, b.Length, b.Hash[:])
+			return s.insertErr(k.String()+" block", err)
+		case err != nil:
+			return err
+		case length != b.Length || string(hash) != string(b.Hash[:]):
+			return fmt.Errorf("block %d of %s %s was received before with other bytes: %w", b.Index, k, blobID, store.ErrConflict)
+		}
+		return nil
+	})
+}
+
+// setBlobTotal sets the total length of blob blobID once; announcing the
+// same total again is fine, another one is store.ErrConflict.
+func (s *Store) setBlobTotal(ctx context.Context, k blobKind, blobID string, total int64) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE `+k.blobsTable()+` SET total = $1 WHERE id = $2 AND (total = -1 OR total = $1)`, total, blobID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		var one int
+		if err := s.db.QueryRowContext(ctx, `SELECT 1 FROM `+k.blobsTable()+` WHERE id = $1`, blobID).Scan(&one); err != nil {
+			return notFound(k.String()+" "+blobID, err)
+		}
+		return fmt.Errorf("%s %s was announced with another total length: %w", k, blobID, store.ErrConflict)
+	}
+	return nil
+}
+
+// blocks lists the blocks of blob blobID with from <= index < to (to < 0:
+// no upper bound), in index order.
+func (s *Store) blocks(ctx context.Context, k blobKind, blobID string, from, to int64) ([]store.Block, error) {
+	if to < 0 {
+		to = math.MaxInt64
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT idx, length, hash FROM `+k.blocksTable()+` WHERE blob_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx`,
+		blobID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Block
+	for rows.Next() {
+		var b store.Block
+		var h []byte
+		if err := rows.Scan(&b.Index, &b.Length, &h); err != nil {
+			return nil, err
+		}
+		if len(h) != sha256.Size {
+			return nil, fmt.Errorf("%s: block %d of %s %s has a %d-byte hash", s.d.Name, b.Index, k, blobID, len(h))
+		}
+		copy(b.Hash[:], h)
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// collectRows scans every row of a query with scan.
+func collectRows[T any](rows *sql.Rows, err error, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
