@@ -4,7 +4,8 @@
 # loopback (issue 5). See bench/gateway/README.md.
 #
 # Usage: bench/gateway/run.sh [instances] [rounds]
-#        defaults: 500 3. Env: QUIET (serve's --quiet-period, default 1s),
+#        defaults: 500 3. Env: SERVE_ARGS (more serve flags),
+#        QUIET (serve's --quiet-period, default 1s),
 #        BENCH_DIR (work files, default a temporary directory under /tmp,
 #        removed at the end), PERF=1 (one more, unmeasured, round under
 #        `perf record` and its top functions).
@@ -73,6 +74,9 @@ serve_round() {
 	pport=$(free_port)
 	args=(serve --data "$D" --dicom-addr "127.0.0.1:$port" --platform-addr "127.0.0.1:$pport" --quiet-period "$QUIET" --log-level warn)
 	if has_flag admin-addr; then args+=(--admin-addr "127.0.0.1:$(free_port)"); fi
+	# SERVE_ARGS adds serve flags (e.g. SERVE_ARGS="--delivery-parallel 8").
+	read -r -a extra <<<"${SERVE_ARGS:-}"
+	args+=("${extra[@]}")
 	"$DG" "${args[@]}" 2>"$D/serve.log" &
 	sp=$!
 	PIDS+=("$sp")

@@ -27,6 +27,7 @@ type gatewayFlags struct {
 	QuietPeriod   time.Duration `name:"quiet-period" env:"DICOMGATE_QUIET_PERIOD" default:"60s" help:"A study is delivered this long after its last instance."`
 	Attempts      int           `name:"delivery-attempts" env:"DICOMGATE_DELIVERY_ATTEMPTS" default:"8" help:"Tries of one delivery before it fails for good."`
 	Workers       int           `name:"delivery-workers" env:"DICOMGATE_DELIVERY_WORKERS" default:"2" help:"Studies delivered at once."`
+	Parallel      int           `name:"delivery-parallel" env:"DICOMGATE_DELIVERY_PARALLEL" default:"4" help:"Blobs of one study uploaded at once (also while it arrives)."`
 	MISVersion    int           `name:"mis-version" env:"DICOMGATE_MIS_VERSION" default:"2" enum:"1,2" help:"Medical image study version written (1 or 2)."`
 	DefaultRoute  string        `name:"default-route" env:"DICOMGATE_DEFAULT_ROUTE" default:"record" enum:"record,dopu,hold" help:"Where a study goes when no routing rule matches: record (after Patient Connect), dopu or hold."`
 	Sign          bool          `name:"sign-things" env:"DICOMGATE_SIGN_THINGS" help:"Sign every thing written into a record with the gateway's certificate."`
@@ -169,7 +170,7 @@ func newGateway(ctx context.Context, rc *runContext, dataDir, dsn, platformURL, 
 	}
 	p.outbox = mail.NewOutbox(p.mails, transport, rc.log.With("part", "outbox"), mail.Config{})
 	cfg := gateway.Config{
-		QuietPeriod: f.QuietPeriod, MaxAttempts: f.Attempts, Workers: f.Workers, MISVersion: mis.Version(f.MISVersion),
+		QuietPeriod: f.QuietPeriod, MaxAttempts: f.Attempts, Workers: f.Workers, Parallel: f.Parallel, MISVersion: mis.Version(f.MISVersion),
 		DefaultAction: route.Action(f.DefaultRoute), Log: rc.log.With("part", "gateway"),
 		Previews: previews.Options{PreviewSize: f.PreviewSize, ThumbnailSize: f.ThumbnailSize, Quality: f.Quality},
 		Sealer:   p.key, Mailer: p.outbox, PublicURL: publicURL, Institution: f.Institution, ConnectPoll: f.ConnectPoll,
