@@ -34,10 +34,14 @@ const (
 // answers with.
 var ErrNoSealer = errors.New("gateway: no key to seal answers with")
 
-// Mailer queues mail; *mail.Outbox implements it.
+// Mailer queues mail; *mail.Outbox implements it. EnqueueOnce queues a
+// message at most once per key, whatever the retries after a crash.
 type Mailer interface {
 	Enqueue(ctx context.Context, m mail.Message) (int64, error)
+	EnqueueOnce(ctx context.Context, key string, m mail.Message) (int64, error)
 }
+
+var _ Mailer = (*mail.Outbox)(nil)
 
 // Sealer keeps secret answers sealed at rest; *keyfile.Key implements it.
 type Sealer interface {
@@ -332,7 +336,7 @@ func (g *Gateway) deliverDOPU(ctx context.Context, st store.Study, attempt int) 
 // finishDOPU mails the code (once) and marks the study delivered.
 func (g *Gateway) finishDOPU(ctx context.Context, st store.Study, p store.Pickup) error {
 	if p.State == PickupPackaged {
-		if err := g.mailCode(ctx, p); err != nil {
+		if err := g.mailCode(ctx, p, true); err != nil {
 			return err
 		}
 		p.State = PickupMailed
@@ -358,7 +362,10 @@ func (g *Gateway) Invitation(p store.Pickup) mail.Invitation {
 		Expires: p.ExpiresAt, Institution: g.cfg.Institution}
 }
 
-func (g *Gateway) mailCode(ctx context.Context, p store.Pickup) error {
+// mailCode queues the pick-up mail of a registration; once tells it to
+// queue the registration's first code mail at most once (a delivery
+// retried after a crash between queueing and recording finds it queued).
+func (g *Gateway) mailCode(ctx context.Context, p store.Pickup, once bool) error {
 	if g.cfg.Mailer == nil {
 		return nil
 	}
@@ -366,7 +373,11 @@ func (g *Gateway) mailCode(ctx context.Context, p store.Pickup) error {
 	if err != nil {
 		return fmt.Errorf("%w: pick-up mail: %v", jobs.ErrPermanent, err)
 	}
-	_, err = g.cfg.Mailer.Enqueue(ctx, m)
+	if once {
+		_, err = g.cfg.Mailer.EnqueueOnce(ctx, fmt.Sprintf("pickup-code:%d", p.ID), m)
+	} else {
+		_, err = g.cfg.Mailer.Enqueue(ctx, m)
+	}
 	return err
 }
 
@@ -379,7 +390,7 @@ func (g *Gateway) ResendCode(ctx context.Context, pickupID int64) error {
 	if p.State != PickupMailed && p.State != PickupPackaged {
 		return fmt.Errorf("%w: pick-up %d is %s, no package to send", ErrNotDeliverable, p.ID, p.State)
 	}
-	return g.mailCode(ctx, p)
+	return g.mailCode(ctx, p, false)
 }
 
 // PickupLetter writes the printable pick-up letter of a registration.
@@ -433,7 +444,7 @@ func (g *Gateway) InvitePatient(ctx context.Context, inv ConnectInvite) (string,
 		if err != nil {
 			return code, err
 		}
-		if _, err := g.cfg.Mailer.Enqueue(ctx, m); err != nil {
+		if _, err := g.cfg.Mailer.EnqueueOnce(ctx, "connect-invite:"+code, m); err != nil {
 			return code, err
 		}
 	}

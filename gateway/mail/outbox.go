@@ -67,6 +67,10 @@ type Record struct {
 type Store interface {
 	// Add queues m, due at now, and returns its id.
 	Add(ctx context.Context, m Message, now time.Time) (int64, error)
+	// AddOnce queues m under key unless a message with that key exists;
+	// it returns the id of the message holding the key and whether it was
+	// added now.
+	AddOnce(ctx context.Context, key string, m Message, now time.Time) (int64, bool, error)
 	// Claim takes the queued message that has been due longest (NextAttempt
 	// <= now), sets it sending with LeaseUntil = now+lease and one more
 	// attempt, and returns it. With nothing due it answers ErrNothingDue.
@@ -203,6 +207,30 @@ func (o *Outbox) Enqueue(ctx context.Context, m Message) (int64, error) {
 	select {
 	case o.wake <- struct{}{}:
 	default:
+	}
+	return id, nil
+}
+
+// EnqueueOnce is Enqueue for a message that must be queued at most once
+// whatever the retries: a second call with the same key queues nothing
+// and returns the first message's id.
+func (o *Outbox) EnqueueOnce(ctx context.Context, key string, m Message) (int64, error) {
+	if err := m.Validate(); err != nil {
+		return 0, err
+	}
+	if key == "" {
+		return 0, fmt.Errorf("%w: empty deduplication key", ErrInvalidMessage)
+	}
+	id, added, err := o.store.AddOnce(ctx, key, m, o.now())
+	if err != nil {
+		return 0, fmt.Errorf("mail: queue message: %w", err)
+	}
+	if added {
+		o.log.Info("mail queued", "id", id)
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
 	}
 	return id, nil
 }

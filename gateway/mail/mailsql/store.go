@@ -147,6 +147,25 @@ func (s *Store) Add(ctx context.Context, m mail.Message, now time.Time) (int64, 
 	return id, nil
 }
 
+// AddOnce implements mail.Store.
+func (s *Store) AddOnce(ctx context.Context, key string, m mail.Message, now time.Time) (int64, bool, error) {
+	var id int64
+	err := s.db.QueryRowContext(ctx,
+		`INSERT INTO mail_outbox (recipient, subject, body_text, body_html, state, next_attempt, created, updated, dedupe_key)
+		 VALUES ($1, $2, $3, $4, 'queued', $5, $5, $5, $6) ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id`,
+		m.To, m.Subject, m.Text, m.HTML, ns(now), key).Scan(&id)
+	if err == nil {
+		return id, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, fmt.Errorf("mailsql: add: %w", err)
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT id FROM mail_outbox WHERE dedupe_key = $1`, key).Scan(&id); err != nil {
+		return 0, false, fmt.Errorf("mailsql: add: %w", err)
+	}
+	return id, false, nil
+}
+
 // Claim implements mail.Store. The outer state test makes the claim safe
 // when two senders pick the same row; on PostgreSQL SKIP LOCKED lets them
 // pick different rows instead of waiting for each other.

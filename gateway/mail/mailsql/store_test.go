@@ -99,7 +99,7 @@ func TestMigrateSharedTable(t *testing.T) {
 		}
 		got = append(got, fmt.Sprintf("%s/%d/%s", c, v, name))
 	}
-	want := []string{"gateway/1/0001_things.sql", "gateway/2/0002_more.sql", "mail/1/0001_outbox.sql"}
+	want := []string{"gateway/1/0001_things.sql", "gateway/2/0002_more.sql", "mail/1/0001_outbox.sql", "mail/2/0002_dedupe.sql"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("applied migrations = %v, want %v", got, want)
 	}

@@ -37,6 +37,7 @@ func RunStoreTests(t *testing.T, newStore NewStore) {
 		run  func(t *testing.T, s mail.Store)
 	}{
 		{"AddGet", testAddGet},
+		{"AddOnce", testAddOnce},
 		{"ClaimOrder", testClaimOrder},
 		{"ClaimNotDue", testClaimNotDue},
 		{"MarkSent", testMarkSent},
@@ -341,5 +342,31 @@ func testConcurrentClaims(t *testing.T, s mail.Store) {
 		if c != 1 {
 			t.Errorf("message %d claimed %d times", id, c)
 		}
+	}
+}
+
+// testAddOnce: a key queues its message once; other keys and keyless
+// messages are independent.
+func testAddOnce(t *testing.T, s mail.Store) {
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	m := mail.Message{To: "a@example.org", Subject: "s", Text: "t"}
+	id1, added, err := s.AddOnce(ctx, "pickup:1", m, now)
+	if err != nil || !added {
+		t.Fatalf("first AddOnce = %d, %v, %v", id1, added, err)
+	}
+	id2, added, err := s.AddOnce(ctx, "pickup:1", m, now)
+	if err != nil || added || id2 != id1 {
+		t.Fatalf("second AddOnce = %d, %v, %v; want %d, false", id2, added, err, id1)
+	}
+	id3, added, err := s.AddOnce(ctx, "pickup:2", m, now)
+	if err != nil || !added || id3 == id1 {
+		t.Fatalf("other key = %d, %v, %v", id3, added, err)
+	}
+	add(t, s, m, now)
+	add(t, s, m, now)
+	list, err := s.List(ctx, 10)
+	if err != nil || len(list) != 4 {
+		t.Fatalf("List = %d messages, %v; want 4", len(list), err)
 	}
 }
