@@ -217,6 +217,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 	} else if n > 0 {
 		g.log.Info("resuming deliveries interrupted by a restart", "jobs", n)
 	}
+	// A study marked for delivery whose job was not yet queued when the
+	// process died gets its job now (one live job per study: no doubles).
+	pending, err := g.store.Studies(ctx, store.StudyFilter{Limit: 100000,
+		States: []store.StudyState{store.StateQueued, store.StateRendering, store.StateUploading}})
+	if err != nil {
+		return fmt.Errorf("gateway: studies in delivery: %w", err)
+	}
+	for _, st := range pending {
+		if err := g.enqueue(ctx, st.StudyUID); err != nil {
+			return fmt.Errorf("gateway: resuming %s: %w", st.StudyUID, err)
+		}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- g.runner.Run(ctx) }()
 	if g.eager != nil {

@@ -42,8 +42,14 @@ type chunkFile struct {
 	noDirect bool     // O_DIRECT is not available
 }
 
-func openChunkFile(path string) (*chunkFile, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+// openChunkFile opens the blob file at path for writing; with create, it
+// creates the file if it is missing.
+func openChunkFile(path string, create bool) (*chunkFile, error) {
+	flag := os.O_WRONLY
+	if create {
+		flag |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flag, 0o600)
 	if err != nil {
 		return nil, err
 	}

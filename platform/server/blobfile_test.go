@@ -40,7 +40,7 @@ func TestChunkFile(t *testing.T) {
 		if err := os.WriteFile(path, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		f, err := openChunkFile(path)
+		f, err := openChunkFile(path, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -94,14 +94,22 @@ func (s *Server) blobPath(id string) string {
 
 // beginPutBlob is BeginPutBlob v1: it creates an empty blob of the record
 // and answers its write URL and chunking parameters.
+//
+// Nothing of it needs to survive a crash before a chunk is acknowledged, so
+// it costs no sync where the store allows (lazyBlobStore): the blob's row
+// and its file's directory entry become durable with its first chunk.
 func (s *Server) beginPutBlob(ctx context.Context, c *Call) (any, error) {
 	id := uuid.NewString()
-	if err := s.createBlobFile(id); err != nil {
+	if err := s.createBlobFileLazily(id); err != nil {
 		return nil, err
 	}
 	b := store.Blob{ID: id, RecordID: c.RecordID, AppID: c.AppID, State: store.BlobUploading,
 		BlockSize: s.cfg.ChunkSize, MaxSize: s.cfg.MaxBlobSize, Total: -1, Created: c.Now}
-	if err := s.st.CreateBlob(ctx, b); err != nil {
+	create := s.st.CreateBlob
+	if ls, ok := s.st.(lazyBlobStore); ok {
+		create = ls.CreateBlobLazily
+	}
+	if err := create(ctx, b); err != nil {
 		return nil, err
 	}
 	u := s.blobURL(blobToken{Kind: tokenWrite, BlobID: id, RecordID: c.RecordID, Expires: c.Now.Add(s.cfg.UploadTokenTTL).Unix()})
@@ -114,8 +122,46 @@ func (s *Server) beginPutBlob(ctx context.Context, c *Call) (any, error) {
 	}, nil
 }
 
+// lazyBlobStore is implemented by stores that can write a streamed blob's
+// bookkeeping with fewer syncs (sqlstore). Without it the server uses
+// CreateBlob, SetBlobTotal, PutBlock and CompleteBlob, one commit each.
+type lazyBlobStore interface {
+	// CreateBlobLazily is CreateBlob whose commit need not be durable
+	// until the store's next durable commit.
+	CreateBlobLazily(ctx context.Context, b store.Blob) error
+	// PutChunk records a chunk's total (< 0: none), new blocks and, when
+	// done is not nil, the blob's completion, durably in one commit.
+	PutChunk(ctx context.Context, blobID string, total int64, blocks []store.Block, done *store.BlobCompletion) error
+}
+
 func (s *Server) createBlobFile(id string) error {
 	return createDurableFile(s.blobPath(id))
+}
+
+// createBlobFileLazily creates the empty file of a streamed blob without
+// syncing its directory: writeChunk syncs it, alongside the chunk's data,
+// before a chunk is acknowledged (and recreates the file if a crash lost
+// it). The id[:2] directory's own entry is made durable here, once per
+// directory and process, since writeChunk syncs only the directory itself.
+func (s *Server) createBlobFileLazily(id string) error {
+	p := s.blobPath(id)
+	dir := filepath.Dir(p)
+	if _, ok := s.durableDirs.Load(dir); !ok {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		// Synced even when another request made the directory: its
+		// creator may not have synced the parent yet.
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return err
+		}
+		s.durableDirs.Store(dir, struct{}{})
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // createDurableFile creates the empty file p, and the directories on its
@@ -172,6 +218,22 @@ func truncateDurably(path string, size int64) error {
 		err = cerr
 	}
 	return err
+}
+
+// truncateDurablyIfLonger is truncateDurably for a file that is usually
+// exactly size bytes long already: every byte up to size was synced by
+// writeChunk before its block was recorded, with the size it reached, so
+// only a file longer than that (a chunk beyond the end written but never
+// recorded) needs cutting and a sync.
+func truncateDurablyIfLonger(path string, size int64) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Size() == size {
+		return nil
+	}
+	return truncateDurably(path, size)
 }
 
 // syncDir makes the entries of directory d durable.
@@ -248,10 +310,12 @@ func (s *Server) serveBlobUpload(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "%v", err)
 			return
 		}
-		if code, err := s.receiveChunk(ctx, b, rng, r.Body); err != nil {
+		done, code, err := s.receiveChunk(ctx, b, rng, r.Body, complete)
+		if err != nil {
 			s.refuseBlob(w, code, err)
 			return
 		}
+		complete = complete && !done
 	}
 	if complete {
 		if code, err := s.completeBlob(ctx, b.ID); err != nil {
@@ -282,56 +346,94 @@ func (s *Server) blobLookupFailed(w http.ResponseWriter, err error) {
 	httpError(w, http.StatusInternalServerError, "internal error")
 }
 
-func (s *Server) receiveChunk(ctx context.Context, b store.Blob, rng blob.ContentRange, body io.Reader) (int, error) {
+// receiveChunk writes and records one chunk. With a lazyBlobStore the
+// chunk's total and blocks are recorded in one commit, and a chunk that
+// holds the whole blob and carries x-hv-blob-complete (complete) completes
+// it in that same commit; done reports that.
+func (s *Server) receiveChunk(ctx context.Context, b store.Blob, rng blob.ContentRange, body io.Reader, complete bool) (done bool, code int, err error) {
 	bs := b.BlockSize
 	switch {
 	case rng.Last >= b.MaxSize || rng.Total > b.MaxSize:
-		return http.StatusRequestEntityTooLarge, fmt.Errorf("blob would exceed the maximum blob size of %d bytes", b.MaxSize)
+		return false, http.StatusRequestEntityTooLarge, fmt.Errorf("blob would exceed the maximum blob size of %d bytes", b.MaxSize)
 	case rng.First%bs != 0:
-		return http.StatusBadRequest, fmt.Errorf("chunk starts at byte %d, not on a block boundary (multiple of %d)", rng.First, bs)
+		return false, http.StatusBadRequest, fmt.Errorf("chunk starts at byte %d, not on a block boundary (multiple of %d)", rng.First, bs)
 	case rng.Len()%bs != 0 && rng.Total >= 0 && rng.Last+1 != rng.Total:
-		return http.StatusBadRequest, fmt.Errorf("chunk of %d bytes is not a multiple of the block size %d and does not end the blob", rng.Len(), bs)
+		return false, http.StatusBadRequest, fmt.Errorf("chunk of %d bytes is not a multiple of the block size %d and does not end the blob", rng.Len(), bs)
 	}
+	ls, lazy := s.st.(lazyBlobStore)
 	if rng.Total >= 0 {
-		if err := s.st.SetBlobTotal(ctx, b.ID, rng.Total); errors.Is(err, store.ErrConflict) {
-			return http.StatusConflict, fmt.Errorf("total length %d differs from the one announced before", rng.Total)
+		if lazy {
+			// Checked here, recorded with the blocks (and checked again).
+			if b.Total >= 0 && b.Total != rng.Total {
+				return false, http.StatusConflict, fmt.Errorf("total length %d differs from the one announced before", rng.Total)
+			}
+		} else if err := s.st.SetBlobTotal(ctx, b.ID, rng.Total); errors.Is(err, store.ErrConflict) {
+			return false, http.StatusConflict, fmt.Errorf("total length %d differs from the one announced before", rng.Total)
 		} else if err != nil {
-			return http.StatusInternalServerError, err
+			return false, http.StatusInternalServerError, err
 		}
 	}
 	have, err := s.st.Blocks(ctx, b.ID, rng.First/bs, rng.Last/bs+1)
 	if err != nil {
-		return http.StatusInternalServerError, err
+		return false, http.StatusInternalServerError, err
 	}
 	if b.State == store.BlobComplete && rng.Last >= b.Size {
-		return http.StatusConflict, fmt.Errorf("blob is complete with %d bytes", b.Size)
+		return false, http.StatusConflict, fmt.Errorf("blob is complete with %d bytes", b.Size)
 	}
-	fresh, code, err := s.writeChunk(s.blobPath(b.ID), rng, bs, have, body)
+	path := s.blobPath(b.ID)
+	fresh, code, err := s.writeChunk(path, rng, bs, have, body, lazy)
 	if err != nil {
-		return code, err
+		return false, code, err
 	}
-	for _, blk := range fresh {
-		if err := s.st.PutBlock(ctx, b.ID, blk); errors.Is(err, store.ErrConflict) {
-			return http.StatusConflict, err
-		} else if err != nil {
-			return http.StatusInternalServerError, err
+	if !lazy {
+		for _, blk := range fresh {
+			if err := s.st.PutBlock(ctx, b.ID, blk); errors.Is(err, store.ErrConflict) {
+				return false, http.StatusConflict, err
+			} else if err != nil {
+				return false, http.StatusInternalServerError, err
+			}
 		}
+		return false, 0, nil
 	}
-	return 0, nil
+	// The whole blob in one chunk, none of it received before: its blocks
+	// are fresh, in order, full but for the last, and add up to the total.
+	var completion *store.BlobCompletion
+	if complete && b.State != store.BlobComplete && len(have) == 0 && len(fresh) > 0 &&
+		rng.First == 0 && rng.Total >= 0 && rng.Last+1 == rng.Total {
+		if err := truncateDurablyIfLonger(path, rng.Total); err != nil {
+			return false, http.StatusInternalServerError, err
+		}
+		hashes := make([][sha256.Size]byte, len(fresh))
+		for i, blk := range fresh {
+			hashes[i] = blk.Hash
+		}
+		completion = &store.BlobCompletion{Size: rng.Total, Hash: blob.RootOf(hashes), At: s.cfg.Now()}
+	}
+	if len(fresh) == 0 && completion == nil && (rng.Total < 0 || b.Total == rng.Total) {
+		return false, 0, nil // nothing new to record
+	}
+	if err := ls.PutChunk(ctx, b.ID, rng.Total, fresh, completion); errors.Is(err, store.ErrConflict) {
+		return false, http.StatusConflict, err
+	} else if err != nil {
+		return false, http.StatusInternalServerError, err
+	}
+	return completion != nil, 0, nil
 }
 
 // writeChunk writes the blocks of the chunk rng (blocks of bs bytes) from
 // body into the file at path and returns the blocks that are new, after a
-// sync, for the caller to record. Blocks in have (received before) are
+// sync, for the caller to record. With lazy (a blob file created by
+// createBlobFileLazily) the file is created again if a crash lost it, and
+// its directory is synced alongside the data. Blocks in have (received before) are
 // only hashed and compared, never written: a chunk sent again must not
 // overwrite acknowledged bytes before its hash is known to match, and a
 // mismatch is a conflict. Streamed blobs and package blobs both come here.
-func (s *Server) writeChunk(path string, rng blob.ContentRange, bs int64, have []store.Block, body io.Reader) ([]store.Block, int, error) {
+func (s *Server) writeChunk(path string, rng blob.ContentRange, bs int64, have []store.Block, body io.Reader, lazy bool) ([]store.Block, int, error) {
 	known := make(map[int64]store.Block, len(have))
 	for _, blk := range have {
 		known[blk.Index] = blk
 	}
-	f, err := openChunkFile(path)
+	f, err := openChunkFile(path, lazy)
 	if err != nil {
 		return nil, http.StatusInternalServerError, err
 	}
@@ -376,7 +478,17 @@ func (s *Server) writeChunk(path string, rng blob.ContentRange, bs int64, have [
 		return nil, http.StatusBadRequest, fmt.Errorf("body is longer than Content-Range %s", rng)
 	}
 	if len(fresh) > 0 {
-		if err := f.Sync(); err != nil {
+		// The blob file's directory entry (lazy) is synced at the same
+		// time as its data: both must be durable before the blocks are
+		// recorded, in no particular order.
+		dirErr := make(chan error, 1)
+		if lazy {
+			go func() { dirErr <- syncDir(filepath.Dir(path)) }()
+		} else {
+			dirErr <- nil
+		}
+		err := f.Sync()
+		if err := errors.Join(err, <-dirErr); err != nil {
 			return nil, http.StatusInternalServerError, err
 		}
 	}
@@ -415,7 +527,7 @@ func (s *Server) completeBlob(ctx context.Context, id string) (int, error) {
 	if b.Total >= 0 && size != b.Total {
 		return http.StatusBadRequest, fmt.Errorf("received %d bytes of the %d announced; bytes %d-%d are missing", size, b.Total, size, b.Total-1)
 	}
-	if err := truncateDurably(s.blobPath(id), size); err != nil {
+	if err := truncateDurablyIfLonger(s.blobPath(id), size); err != nil {
 		return http.StatusInternalServerError, err
 	}
 	if err := s.st.CompleteBlob(ctx, id, size, blob.RootOf(hashes), s.cfg.Now()); err != nil {

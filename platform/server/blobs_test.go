@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -486,4 +487,56 @@ func TestBlobReplacedAndCollected(t *testing.T) {
 	if got := e.download(groups[0].Things[0].Blob("preview").RefURL); !bytes.Equal(got, pattern(50, 2)) {
 		t.Fatal("replacement blob differs")
 	}
+}
+
+// TestBlobFileLostBeforeFirstChunk covers what BeginPutBlob leaves unsynced:
+// its blob file's directory entry may be lost in a crash (here: removed),
+// and a stale tail (a chunk written but never recorded, here: appended)
+// must not survive into the completed blob. A whole blob in one chunk
+// with x-hv-blob-complete then still completes with exactly its bytes.
+func TestBlobFileLostBeforeFirstChunk(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name  string
+		spoil func(t *testing.T, path string)
+	}{
+		{"file lost", func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"stale tail", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, pattern(3*testChunk, 9), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := filepath.Glob(filepath.Join(e.cfg.DataDir, "blobs", "*", "*"))
+			u := e.begin()
+			after, _ := filepath.Glob(filepath.Join(e.cfg.DataDir, "blobs", "*", "*"))
+			created := difference(after, before)
+			if len(created) != 1 {
+				t.Fatalf("BeginPutBlob created files %q", created)
+			}
+			tc.spoil(t, created[0])
+			data := pattern(testChunk+5, 3)
+			if code, msg := chunk(t, u, rng(0, len(data)-1, len(data)), data, true); code != http.StatusOK {
+				t.Fatalf("chunk: %d %s", code, msg)
+			}
+			if got := e.putAndRead(ref(u, "b", data)); !bytes.Equal(got, data) {
+				t.Fatalf("read back %d bytes, want %d", len(got), len(data))
+			}
+		})
+	}
+}
+
+func difference(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }

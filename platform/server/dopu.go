@@ -534,7 +534,7 @@ func (s *Server) receivePackageChunk(ctx context.Context, b store.PackageBlob, r
 	if err != nil {
 		return http.StatusInternalServerError, err
 	}
-	fresh, code, err := s.writeChunk(s.packageBlobPath(b.ID), rng, post, have, body)
+	fresh, code, err := s.writeChunk(s.packageBlobPath(b.ID), rng, post, have, body, false)
 	if err != nil {
 		return code, err
 	}

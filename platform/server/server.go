@@ -148,6 +148,9 @@ type Server struct {
 	// way to the disk (see writeChunk) and decrypted package blobs are
 	// copied through: large, so a chunk costs few system calls.
 	pieces sync.Pool
+	// durableDirs holds the blob directories (id[:2]) whose own entry is
+	// known durable in this process (see createBlobFileLazily).
+	durableDirs sync.Map
 
 	stop chan struct{}
 	done chan struct{}

@@ -162,6 +162,14 @@ type Blob struct {
 	Completed time.Time
 }
 
+// BlobCompletion is what completing a blob records: its size, its
+// SHA256Block root hash and when it was completed.
+type BlobCompletion struct {
+	Size int64
+	Hash []byte
+	At   time.Time
+}
+
 // Block is one received SHA256Block block of a blob.
 type Block struct {
 	Index  int64

@@ -28,6 +28,10 @@ var Dialect = sqlstore.Dialect{
 		}
 		return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	},
+	// In WAL mode synchronous=NORMAL commits without syncing the WAL; the
+	// next FULL commit syncs the WAL file and with it every earlier commit.
+	RelaxSync:   "PRAGMA synchronous=NORMAL",
+	RestoreSync: "PRAGMA synchronous=FULL",
 }
 
 // Open opens (creating if needed) the SQLite database at path and migrates it.

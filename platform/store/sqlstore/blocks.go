@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -44,30 +45,39 @@ func (k blobKind) blocksTable() string {
 	return "blob_blocks"
 }
 
+// querier is what *sql.DB and *sql.Tx have in common: the block
+// bookkeeping runs alone or inside a larger transaction.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // putBlock records block b of blob blobID. Receiving the same block again
 // is fine (a retried upload); other bytes at that index are store.ErrConflict.
 func (s *Store) putBlock(ctx context.Context, k blobKind, blobID string, b store.Block) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var length int64
-		var hash []byte
-		err := tx.QueryRowContext(ctx, `SELECT length, hash FROM `+k.blocksTable()+` WHERE blob_id = $1 AND idx = $2`, blobID, b.Index).Scan(&length, &hash)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			_, err := tx.ExecContext(ctx, `INSERT INTO `+k.blocksTable()+` (blob_id, idx, length, hash) VALUES ($1, $2, $3, $4)`, blobID, b.Index, b.Length, b.Hash[:])
-			return s.insertErr(k.String()+" block", err)
-		case err != nil:
-			return err
-		case length != b.Length || string(hash) != string(b.Hash[:]):
-			return fmt.Errorf("block %d of %s %s was received before with other bytes: %w", b.Index, k, blobID, store.ErrConflict)
-		}
-		return nil
-	})
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.putBlockIn(ctx, tx, k, blobID, b) })
+}
+
+func (s *Store) putBlockIn(ctx context.Context, q querier, k blobKind, blobID string, b store.Block) error {
+	var length int64
+	var hash []byte
+	err := q.QueryRowContext(ctx, `SELECT length, hash FROM `+k.blocksTable()+` WHERE blob_id = $1 AND idx = $2`, blobID, b.Index).Scan(&length, &hash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err := q.ExecContext(ctx, `INSERT INTO `+k.blocksTable()+` (blob_id, idx, length, hash) VALUES ($1, $2, $3, $4)`, blobID, b.Index, b.Length, b.Hash[:])
+		return s.insertErr(k.String()+" block", err)
+	case err != nil:
+		return err
+	case length != b.Length || string(hash) != string(b.Hash[:]):
+		return fmt.Errorf("block %d of %s %s was received before with other bytes: %w", b.Index, k, blobID, store.ErrConflict)
+	}
+	return nil
 }
 
 // setBlobTotal sets the total length of blob blobID once; announcing the
 // same total again is fine, another one is store.ErrConflict.
-func (s *Store) setBlobTotal(ctx context.Context, k blobKind, blobID string, total int64) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE `+k.blobsTable()+` SET total = $1 WHERE id = $2 AND (total = -1 OR total = $1)`, total, blobID)
+func (s *Store) setBlobTotal(ctx context.Context, q querier, k blobKind, blobID string, total int64) error {
+	res, err := q.ExecContext(ctx, `UPDATE `+k.blobsTable()+` SET total = $1 WHERE id = $2 AND (total = -1 OR total = $1)`, total, blobID)
 	if err != nil {
 		return err
 	}
@@ -75,12 +85,39 @@ func (s *Store) setBlobTotal(ctx context.Context, k blobKind, blobID string, tot
 		return err
 	} else if n == 0 {
 		var one int
-		if err := s.db.QueryRowContext(ctx, `SELECT 1 FROM `+k.blobsTable()+` WHERE id = $1`, blobID).Scan(&one); err != nil {
+		if err := q.QueryRowContext(ctx, `SELECT 1 FROM `+k.blobsTable()+` WHERE id = $1`, blobID).Scan(&one); err != nil {
 			return notFound(k.String()+" "+blobID, err)
 		}
 		return fmt.Errorf("%s %s was announced with another total length: %w", k, blobID, store.ErrConflict)
 	}
 	return nil
+}
+
+// execLazily runs one write whose durability nobody waits for: with the
+// dialect's RelaxSync its commit does not sync, and the next synced commit
+// on the database makes it durable along with its own writes. The
+// connection's sync setting is restored before it goes back to the pool;
+// where that fails the connection is discarded, so no later write that
+// is acknowledged can commit without syncing.
+func (s *Store) execLazily(ctx context.Context, query string, args ...any) error {
+	if s.d.RelaxSync == "" {
+		_, err := s.db.ExecContext(ctx, query, args...)
+		return err
+	}
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.ExecContext(ctx, s.d.RelaxSync)
+	if err == nil {
+		_, err = c.ExecContext(ctx, query, args...)
+	}
+	if _, rerr := c.ExecContext(context.WithoutCancel(ctx), s.d.RestoreSync); rerr != nil {
+		_ = c.Raw(func(any) error { return driver.ErrBadConn })
+		return errors.Join(err, fmt.Errorf("%s: restore sync: %w", s.d.Name, rerr))
+	}
+	return err
 }
 
 // blocks lists the blocks of blob blobID with from <= index < to (to < 0:

@@ -295,7 +295,7 @@ func (s *Store) PutPackageBlock(ctx context.Context, blobID string, b store.Bloc
 
 // SetPackageBlobTotal implements store.Connect.
 func (s *Store) SetPackageBlobTotal(ctx context.Context, blobID string, total int64) error {
-	return s.setBlobTotal(ctx, packageBlob, blobID, total)
+	return s.setBlobTotal(ctx, s.db, packageBlob, blobID, total)
 }
 
 // PackageBlocks implements store.Connect.

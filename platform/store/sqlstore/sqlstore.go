@@ -30,6 +30,11 @@ type Dialect struct {
 	Bytes string
 	// IsUniqueViolation reports whether err is a unique/primary-key violation.
 	IsUniqueViolation func(error) bool
+	// RelaxSync and RestoreSync, when set, turn a connection's sync on
+	// commit off and back on (SQLite: PRAGMA synchronous). Writes that
+	// nobody is promised durability of run in between: a later synced
+	// commit makes them durable too (SQLite's WAL is synced whole).
+	RelaxSync, RestoreSync string
 }
 
 // Store is store.Store on a *sql.DB.

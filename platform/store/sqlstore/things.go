@@ -305,7 +305,7 @@ func (s *Store) PutBlock(ctx context.Context, blobID string, b store.Block) erro
 
 // SetBlobTotal implements store.Store.
 func (s *Store) SetBlobTotal(ctx context.Context, blobID string, total int64) error {
-	return s.setBlobTotal(ctx, recordBlob, blobID, total)
+	return s.setBlobTotal(ctx, s.db, recordBlob, blobID, total)
 }
 
 // Blocks implements store.Store.
@@ -315,24 +315,62 @@ func (s *Store) Blocks(ctx context.Context, blobID string, from, to int64) ([]st
 
 // CompleteBlob implements store.Store.
 func (s *Store) CompleteBlob(ctx context.Context, blobID string, size int64, hash []byte, at time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE blobs SET state = $1, size = $2, hash = $3, completed = $4 WHERE id = $5 AND state = $6`,
-		store.BlobComplete, size, hash, nanos(at), blobID, store.BlobUploading)
+	return s.completeBlobIn(ctx, s.db, blobID, store.BlobCompletion{Size: size, Hash: hash, At: at})
+}
+
+func (s *Store) completeBlobIn(ctx context.Context, q querier, blobID string, c store.BlobCompletion) error {
+	res, err := q.ExecContext(ctx, `UPDATE blobs SET state = $1, size = $2, hash = $3, completed = $4 WHERE id = $5 AND state = $6`,
+		store.BlobComplete, c.Size, c.Hash, nanos(c.At), blobID, store.BlobUploading)
 	if err != nil {
 		return err
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		b, err := s.GetBlob(ctx, blobID)
+		b, err := scanBlob(q.QueryRowContext(ctx, `SELECT `+blobCols+` FROM blobs WHERE id = $1`, blobID))
 		if err != nil {
-			return err
+			return notFound("blob "+blobID, err)
 		}
-		if b.State == store.BlobComplete && b.Size == size && string(b.Hash) == string(hash) {
+		if b.State == store.BlobComplete && b.Size == c.Size && string(b.Hash) == string(c.Hash) {
 			return nil // completing twice is idempotent
 		}
 		return fmt.Errorf("blob %s is %s: %w", blobID, b.State, store.ErrConflict)
 	}
 	return nil
+}
+
+// CreateBlobLazily is CreateBlob without a sync of its own: the blob's row
+// becomes durable with the next synced commit, at the latest the one that
+// records the blob's first chunk before that chunk is acknowledged. Until
+// then nobody relies on the row; after a crash the blob may be gone.
+func (s *Store) CreateBlobLazily(ctx context.Context, b store.Blob) error {
+	err := s.execLazily(ctx, `INSERT INTO blobs (id, record_id, app_id, state, block_size, max_size, total, size, hash, created, completed)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		b.ID, b.RecordID, b.AppID, b.State, b.BlockSize, b.MaxSize, b.Total, b.Size, nonNil(b.Hash), nanos(b.Created), nanos(b.Completed))
+	return s.insertErr("blob "+b.ID, err)
+}
+
+// PutChunk records, in one transaction (one sync), what one received
+// chunk of blob blobID adds: its announced total length (total < 0: none),
+// its new blocks, and, when done is not nil, the blob's completion. The
+// checks are those of SetBlobTotal, PutBlock and CompleteBlob.
+func (s *Store) PutChunk(ctx context.Context, blobID string, total int64, blocks []store.Block, done *store.BlobCompletion) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if total >= 0 {
+			if err := s.setBlobTotal(ctx, tx, recordBlob, blobID, total); err != nil {
+				return err
+			}
+		}
+		for _, b := range blocks {
+			if err := s.putBlockIn(ctx, tx, recordBlob, blobID, b); err != nil {
+				return err
+			}
+		}
+		if done != nil {
+			return s.completeBlobIn(ctx, tx, blobID, *done)
+		}
+		return nil
+	})
 }
 
 // UnreferencedBlobs implements store.Store.

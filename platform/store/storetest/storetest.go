@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ThingsQuerySharedKey", testThingsQuerySharedKey},
 		{"Blobs", testBlobs},
 		{"BlobGC", testBlobGC},
+		{"BlobsInOneCommit", testBlobsInOneCommit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -359,6 +360,64 @@ func testBlobs(t *testing.T, s store.Store) {
 	if b.State != store.BlobComplete || b.Size != 6 || string(b.Hash) != "root" || b.Total != 6 || !b.Completed.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("completed blob = %+v", b)
 	}
+}
+
+// lazyBlobStore is the platform server's optional interface for writing a
+// streamed blob with fewer syncs (the server keeps its own copy).
+type lazyBlobStore interface {
+	CreateBlobLazily(ctx context.Context, b store.Blob) error
+	PutChunk(ctx context.Context, blobID string, total int64, blocks []store.Block, done *store.BlobCompletion) error
+}
+
+func testBlobsInOneCommit(t *testing.T, st store.Store) {
+	s, ok := st.(lazyBlobStore)
+	if !ok {
+		t.Skip("store writes blobs one commit per step")
+	}
+	ctx := context.Background()
+	seedRecord(t, st, "r1")
+	for _, id := range []string{"b1", "b2"} {
+		must(t, s.CreateBlobLazily(ctx, store.Blob{ID: id, RecordID: "r1", AppID: "app", State: store.BlobUploading,
+			BlockSize: 4, MaxSize: 100, Total: -1, Created: t0}))
+	}
+	wantErr(t, s.CreateBlobLazily(ctx, store.Blob{ID: "b1", RecordID: "r1", AppID: "app", State: store.BlobUploading,
+		BlockSize: 4, MaxSize: 100, Total: -1, Created: t0}), store.ErrExists)
+	if b, err := st.GetBlob(ctx, "b1"); err != nil || b.State != store.BlobUploading || b.Total != -1 {
+		t.Fatalf("GetBlob = %+v, %v", b, err)
+	}
+
+	h0, h1 := sha256.Sum256([]byte("abcd")), sha256.Sum256([]byte("ef"))
+	b0, b1 := store.Block{Index: 0, Length: 4, Hash: h0}, store.Block{Index: 1, Length: 2, Hash: h1}
+	done := &store.BlobCompletion{Size: 6, Hash: []byte("root"), At: t0.Add(time.Minute)}
+	// A whole blob at once: total, blocks and completion.
+	must(t, s.PutChunk(ctx, "b1", 6, []store.Block{b0, b1}, done))
+	must(t, s.PutChunk(ctx, "b1", 6, []store.Block{b0, b1}, done)) // sent again
+	b, err := st.GetBlob(ctx, "b1")
+	must(t, err)
+	if b.State != store.BlobComplete || b.Size != 6 || string(b.Hash) != "root" || b.Total != 6 || !b.Completed.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("completed blob = %+v", b)
+	}
+	if blocks, err := st.Blocks(ctx, "b1", 0, -1); err != nil || len(blocks) != 2 || blocks[1] != b1 {
+		t.Fatalf("Blocks = %+v, %v", blocks, err)
+	}
+	wantErr(t, s.PutChunk(ctx, "b1", -1, nil, &store.BlobCompletion{Size: 7, Hash: []byte("x"), At: t0}), store.ErrConflict)
+
+	// Chunk by chunk; a conflict records nothing of its chunk.
+	must(t, s.PutChunk(ctx, "b2", -1, []store.Block{b0}, nil))
+	wantErr(t, s.PutChunk(ctx, "b2", 6, []store.Block{b1, {Index: 0, Length: 4, Hash: h1}}, nil), store.ErrConflict)
+	if b, err := st.GetBlob(ctx, "b2"); err != nil || b.Total != -1 {
+		t.Fatalf("after a conflict, GetBlob = %+v, %v", b, err)
+	}
+	if blocks, err := st.Blocks(ctx, "b2", 0, -1); err != nil || len(blocks) != 1 {
+		t.Fatalf("after a conflict, Blocks = %+v, %v", blocks, err)
+	}
+	must(t, s.PutChunk(ctx, "b2", 6, []store.Block{b1}, nil))
+	wantErr(t, s.PutChunk(ctx, "b2", 7, nil, nil), store.ErrConflict)
+	must(t, s.PutChunk(ctx, "b2", -1, nil, done))
+	if b, err := st.GetBlob(ctx, "b2"); err != nil || b.State != store.BlobComplete || b.Total != 6 {
+		t.Fatalf("GetBlob = %+v, %v", b, err)
+	}
+	wantErr(t, s.PutChunk(ctx, "nope", 6, nil, nil), store.ErrNotFound)
 }
 
 func testBlobGC(t *testing.T, s store.Store) {
