@@ -142,57 +142,40 @@ func (c *Cipher) expandKey(key []byte) {
 // tables, then AddRoundKey.
 func (c *Cipher) Encrypt(dst, src []byte) {
 	c.check(dst, src)
-	t := &tables
-	nb := c.nb
-	var s, n [8]uint32
-	for i := 0; i < nb; i++ {
-		s[i] = uint32(src[4*i])<<24 | uint32(src[4*i+1])<<16 | uint32(src[4*i+2])<<8 | uint32(src[4*i+3])
-		s[i] ^= c.w[i]
-	}
-	f1, f2, f3 := &c.fwd[1], &c.fwd[2], &c.fwd[3]
-	k := nb
-	for round := 1; round < c.nr; round++ {
-		for i := 0; i < nb; i++ {
-			n[i] = t.te[0][s[i]>>24] ^ t.te[1][s[f1[i]]>>16&0xff] ^
-				t.te[2][s[f2[i]]>>8&0xff] ^ t.te[3][s[f3[i]]&0xff] ^ c.w[k+i]
-		}
-		s = n
-		k += nb
-	}
-	for i := 0; i < nb; i++ {
-		v := uint32(t.sbox[s[i]>>24])<<24 | uint32(t.sbox[s[f1[i]]>>16&0xff])<<16 |
-			uint32(t.sbox[s[f2[i]]>>8&0xff])<<8 | uint32(t.sbox[s[f3[i]]&0xff])
-		v ^= c.w[k+i]
-		dst[4*i], dst[4*i+1], dst[4*i+2], dst[4*i+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
-	}
+	c.crypt(dst, src, c.w, &c.fwd, &tables.te, &tables.sbox)
 }
 
 // Decrypt decrypts the first block of src into dst with the equivalent
-// inverse cipher and combined tables. dst and src may
+// inverse cipher and combined tables: the same round structure as Encrypt
+// with the inverse tables, shifts and key schedule. dst and src may
 // overlap entirely.
 func (c *Cipher) Decrypt(dst, src []byte) {
 	c.check(dst, src)
-	t := &tables
+	c.crypt(dst, src, c.dw, &c.inv, &tables.td, &tables.invSbox)
+}
+
+// crypt runs the table-driven rounds with key schedule w, the row shifts
+// shift, the round tables t and the final S-box sbox.
+func (c *Cipher) crypt(dst, src []byte, w []uint32, shift *[4][8]int, t *[4][256]uint32, sbox *[256]byte) {
 	nb := c.nb
 	var s, n [8]uint32
 	for i := 0; i < nb; i++ {
 		s[i] = uint32(src[4*i])<<24 | uint32(src[4*i+1])<<16 | uint32(src[4*i+2])<<8 | uint32(src[4*i+3])
-		s[i] ^= c.dw[i]
+		s[i] ^= w[i]
 	}
-	f1, f2, f3 := &c.inv[1], &c.inv[2], &c.inv[3]
+	f1, f2, f3 := &shift[1], &shift[2], &shift[3]
 	k := nb
 	for round := 1; round < c.nr; round++ {
 		for i := 0; i < nb; i++ {
-			n[i] = t.td[0][s[i]>>24] ^ t.td[1][s[f1[i]]>>16&0xff] ^
-				t.td[2][s[f2[i]]>>8&0xff] ^ t.td[3][s[f3[i]]&0xff] ^ c.dw[k+i]
+			n[i] = t[0][s[i]>>24] ^ t[1][s[f1[i]]>>16&0xff] ^ t[2][s[f2[i]]>>8&0xff] ^ t[3][s[f3[i]]&0xff] ^ w[k+i]
 		}
 		s = n
 		k += nb
 	}
 	for i := 0; i < nb; i++ {
-		v := uint32(t.invSbox[s[i]>>24])<<24 | uint32(t.invSbox[s[f1[i]]>>16&0xff])<<16 |
-			uint32(t.invSbox[s[f2[i]]>>8&0xff])<<8 | uint32(t.invSbox[s[f3[i]]&0xff])
-		v ^= c.dw[k+i]
+		v := uint32(sbox[s[i]>>24])<<24 | uint32(sbox[s[f1[i]]>>16&0xff])<<16 |
+			uint32(sbox[s[f2[i]]>>8&0xff])<<8 | uint32(sbox[s[f3[i]]&0xff])
+		v ^= w[k+i]
 		dst[4*i], dst[4*i+1], dst[4*i+2], dst[4*i+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
 	}
 }
