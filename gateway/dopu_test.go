@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -125,7 +126,7 @@ func TestDOPU(t *testing.T) {
 		"email":  {PatientID: "PAT-D", Email: "not an address", FriendlyName: "Jane", Question: "Pet?", Answer: answer},
 	} {
 		var fe *FieldError
-		if _, err := gw.gw.RegisterPickup(ctx, r); !errorsAs(err, &fe) || fe.Field != field {
+		if _, err := gw.gw.RegisterPickup(ctx, r); !errors.As(err, &fe) || fe.Field != field {
 			t.Fatalf("bad %s accepted: %v", field, err)
 		}
 	}
@@ -207,7 +208,8 @@ func TestDOPU(t *testing.T) {
 // TestDOPULostReply replays a delivery whose CreateConnectPackage
 // succeeded but whose reply was lost (the registration still says
 // "creating"): the retry is refused a second package under the code,
-// confirms the package exists, and finishes.
+// confirms the package exists, and finishes. A retry refused for a code
+// that holds no package is not taken for done.
 func TestDOPULostReply(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -242,5 +244,21 @@ func TestDOPULostReply(t *testing.T) {
 	}
 	if p, _ = gw.store.Pickup(ctx, reg.ID); p.State != PickupMailed || len(p.AnswerSealed) != 0 {
 		t.Fatalf("registration after the retry: %s, answer kept %v", p.State, len(p.AnswerSealed) != 0)
+	}
+
+	// A registration still "creating" under a code the platform never
+	// allocated: CreateConnectPackage answers INVALID_IDENTITY_CODE too,
+	// but no package exists, so the delivery must fail, not finish.
+	bogus, err := gw.store.CreatePickup(ctx, store.Pickup{PatientID: "PAT-L", Email: "l@example.org", FriendlyName: "L",
+		Question: "Q?", AnswerSealed: sealed, IdentityCode: "BCDF-GHJK-LMNP-QRST-VWXZ", StudyUID: studyUID, State: PickupCreating})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.PickupID = bogus.ID
+	if err := gw.gw.deliverDOPU(ctx, st, 3); err == nil {
+		t.Fatal("a refused package under an unknown code was taken as created")
+	}
+	if p, _ = gw.store.Pickup(ctx, bogus.ID); p.State != PickupCreating {
+		t.Fatalf("registration with no package moved to %s", p.State)
 	}
 }

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -192,5 +191,3 @@ func waitState(t *testing.T, st store.Store, uid string, timeout time.Duration, 
 	t.Fatalf("study %s: state %q (error %q) after %v, want %v", uid, last.State, last.Error, timeout, states)
 	return last
 }
-
-func errorsAs(err error, target any) bool { return errors.As(err, target) }
