@@ -17,33 +17,23 @@ import (
 	"time"
 
 	"dicomgate/dimse/dataset"
+	"dicomgate/dimse/dicomtest"
 )
 
 // Interoperability tests against DCMTK, the toolkit modalities and PACS
 // behave like. Every DCMTK process runs with TCP_NODELAY=1 (without it each
 // round trip stalls on Nagle's algorithm).
 
-func requirePeers() bool { return os.Getenv("DICOMGATE_REQUIRE_PEERS") == "1" }
-
 // tool returns the path of a DCMTK binary, skipping the test when it is
 // absent (failing instead when DICOMGATE_REQUIRE_PEERS=1).
 func tool(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if requirePeers() {
-			t.Fatalf("%s not installed (apt-get install dcmtk)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
+	return dicomtest.LookPath(t, name)
 }
 
 func dcmtk(t *testing.T, name string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(tool(t, name), args...)
-	cmd.Env = append(os.Environ(), "TCP_NODELAY=1")
-	out, err := cmd.CombinedOutput()
+	out, err := dicomtest.Command(tool(t, name), args...).CombinedOutput()
 	return string(out), err
 }
 
@@ -129,19 +119,7 @@ var storescuOption = map[string]string{
 // pydicom corpus.
 func corpusFiles(t *testing.T) []string {
 	t.Helper()
-	var files []string
-	if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
-		more, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "github.com/suyashkumar/dicom@v1.1.0/testdata/*.dcm"))
-		files = append(files, more...)
-	}
-	more, _ := filepath.Glob("/usr/lib/python3/dist-packages/pydicom/data/test_files/*.dcm")
-	if len(more) == 0 {
-		if requirePeers() {
-			t.Fatal("pydicom corpus absent (apt-get install python3-pydicom)")
-		}
-		t.Skip("pydicom corpus absent")
-	}
-	return append(files, more...)
+	return dicomtest.CorpusFiles(t)
 }
 
 // storescuRefuses lists the corpus files storescu itself does not send

@@ -19,6 +19,7 @@ import (
 
 	"dicomgate/bench/ctstudy"
 	"dicomgate/dimse/dataset"
+	"dicomgate/dimse/dicomtest"
 )
 
 // These tests run the real dicomgate binary, built once per test run.
@@ -50,8 +51,6 @@ func dicomgateBinary(t *testing.T) string {
 	}
 	return binPath
 }
-
-func requirePeers() bool { return os.Getenv("DICOMGATE_REQUIRE_PEERS") == "1" }
 
 var listenerAddr = regexp.MustCompile(`msg="dicom listener" addr=(\S+)`)
 
@@ -131,20 +130,8 @@ func TestEchoCommand(t *testing.T) {
 // with SOP UIDs and a well-formed data set.
 func goodCorpus(t *testing.T) []string {
 	t.Helper()
-	var files []string
-	if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
-		more, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "github.com/suyashkumar/dicom@v1.1.0/testdata/*.dcm"))
-		files = append(files, more...)
-	}
-	more, _ := filepath.Glob("/usr/lib/python3/dist-packages/pydicom/data/test_files/*.dcm")
-	if len(more) == 0 {
-		if requirePeers() {
-			t.Fatal("pydicom corpus absent")
-		}
-		t.Skip("pydicom corpus absent")
-	}
 	var good []string
-	for _, f := range append(files, more...) {
+	for _, f := range dicomtest.CorpusFiles(t) {
 		if _, err := scanFile(f); err != nil {
 			continue
 		}
@@ -303,7 +290,7 @@ func TestSendReportsFailures(t *testing.T) {
 func TestSendToStorescp(t *testing.T) {
 	bin, err := exec.LookPath("storescp")
 	if err != nil {
-		if requirePeers() {
+		if dicomtest.RequirePeers() {
 			t.Fatal("storescp not installed")
 		}
 		t.Skip("storescp not installed")

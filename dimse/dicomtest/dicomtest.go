@@ -123,3 +123,16 @@ func Run(t testing.TB, prog string, args ...string) {
 		t.Fatalf("%s %s: %v\n%s", prog, strings.Join(args, " "), err, out)
 	}
 }
+
+// CorpusFiles returns the *.dcm files of SuyashModule's testdata and of
+// pydicom's test files, or skips the test (fails it when RequirePeers)
+// when either corpus is absent.
+func CorpusFiles(t testing.TB) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(SuyashTestdata(t), "*.dcm"))
+	more, _ := filepath.Glob(filepath.Join(RequireFile(t, PydicomTestFiles), "*.dcm"))
+	if len(files) == 0 || len(more) == 0 {
+		MissingPeer(t, "DICOM corpus: %d suyashkumar files, %d pydicom files", len(files), len(more))
+	}
+	return append(files, more...)
+}
