@@ -14,7 +14,7 @@ import (
 
 // connectSchemas names the request and response schemas of the DOPU and
 // Patient Connect methods; "" where the request has no info (no schema).
-var connectSchemas = map[string]struct{ reqXSD, reqNS, respXSD string }{
+var connectSchemas = map[string]methodSchema{
 	"AllocatePackageId":            {"", "", "response-allocatepackageid.xsd"},
 	"CreateConnectPackage":         {"method-createconnectpackage2.xsd", wire.RequestNamespacePrefix + "CreateConnectPackage2", "response-createconnectpackage.xsd"},
 	"BeginPutConnectPackageBlob":   {"", "", "response-beginputconnectpackageblob.xsd"},
@@ -81,46 +81,5 @@ func TestConnectWireValidatesAgainstSchemas(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dir := t.TempDir()
-	byXSD := map[string][]string{}
-	seen := map[string]bool{}
-	for i, x := range e.rec.exchanges() {
-		req, err := wire.ParseRequest(x.req)
-		if err != nil {
-			t.Fatalf("request %d: %v", i, err)
-		}
-		resp, err := wire.ParseResponse(x.resp)
-		if err != nil {
-			t.Fatalf("response %d: %v", i, err)
-		}
-		s, ok := connectSchemas[req.Header.Method]
-		if !ok {
-			continue
-		}
-		if resp.Code != wire.OK {
-			t.Fatalf("%s failed: %s", req.Header.Method, resp.Message)
-		}
-		seen[req.Header.Method] = true
-		if s.reqXSD != "" {
-			byXSD[s.reqXSD] = append(byXSD[s.reqXSD], write(t, dir, req.Header.Method+"-req", i, qualify(req.InfoRaw, s.reqNS)))
-		}
-		if s.respXSD != "" {
-			info := wire.FindRaw(x.resp, "response", "info")
-			if info == nil {
-				t.Fatalf("%s response has no info", req.Header.Method)
-			}
-			byXSD[s.respXSD] = append(byXSD[s.respXSD], write(t, dir, req.Header.Method+"-resp", i, info))
-		}
-	}
-	for m := range connectSchemas {
-		if !seen[m] {
-			t.Errorf("method %s not exercised", m)
-		}
-	}
-	for schema, files := range byXSD {
-		args := append([]string{"--noout", "--nonet", "--schema", filepath.Join(xsd, schema)}, files...)
-		if out, err := exec.Command(xmllint, args...).CombinedOutput(); err != nil {
-			t.Errorf("%s: %v\n%s", schema, err, out)
-		}
-	}
+	validateExchanges(t, xmllint, xsd, e.rec.exchanges(), connectSchemas, true)
 }

@@ -9,31 +9,13 @@ import (
 	"time"
 
 	"dicomgate/platform/server"
-	"dicomgate/platform/store/postgres"
-	"dicomgate/platform/store/postgres/pgcluster"
 	"dicomgate/platform/wire"
 )
 
 // TestConnectOnPostgres runs pick-up and Patient Connect against the
 // PostgreSQL backend (a throwaway cluster from the installed binaries).
 func TestConnectOnPostgres(t *testing.T) {
-	c, err := pgcluster.Start()
-	if err != nil {
-		requirePeer(t, "PostgreSQL", err)
-	}
-	t.Cleanup(func() { c.Stop() })
-	onPG := func(t *testing.T) *env {
-		ctx := context.Background()
-		dsn, err := c.NewDatabase(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := postgres.Open(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return newEnvOn(t, st)
-	}
+	onPG := postgresEnvs(t)
 	t.Run("PickUp", func(t *testing.T) { testPickUp(t, onPG(t)) })
 	t.Run("ConnectFlow", func(t *testing.T) { testConnectFlow(t, onPG(t)) })
 }

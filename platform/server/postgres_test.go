@@ -8,15 +8,18 @@ import (
 	"dicomgate/platform/store/postgres/pgcluster"
 )
 
-// TestOnPostgres runs the main flows against the PostgreSQL backend (a
-// throwaway cluster from the installed binaries).
-func TestOnPostgres(t *testing.T) {
+// postgresEnvs starts a throwaway PostgreSQL cluster from the installed
+// binaries for the test t (requiring it as a peer) and returns a function
+// that makes an env on a fresh database of that cluster.
+func postgresEnvs(t *testing.T) func(t *testing.T) *env {
+	t.Helper()
 	c, err := pgcluster.Start()
 	if err != nil {
 		requirePeer(t, "PostgreSQL", err)
 	}
 	t.Cleanup(func() { c.Stop() })
-	onPG := func(t *testing.T) *env {
+	return func(t *testing.T) *env {
+		t.Helper()
 		ctx := context.Background()
 		dsn, err := c.NewDatabase(ctx)
 		if err != nil {
@@ -28,6 +31,12 @@ func TestOnPostgres(t *testing.T) {
 		}
 		return newEnvOn(t, st)
 	}
+}
+
+// TestOnPostgres runs the main flows against the PostgreSQL backend (a
+// throwaway cluster from the installed binaries).
+func TestOnPostgres(t *testing.T) {
+	onPG := postgresEnvs(t)
 	t.Run("ThingLifecycle", func(t *testing.T) { testThingLifecycle(t, onPG(t)) })
 	t.Run("SignedThings", func(t *testing.T) { testSignedThings(t, onPG(t)) })
 	t.Run("BlobChunksOutOfOrder", func(t *testing.T) { testBlobChunksOutOfOrder(t, onPG(t)) })

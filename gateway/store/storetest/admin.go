@@ -15,24 +15,14 @@ import (
 // sessions, setup tokens, audit log); open returns a fresh, empty store
 // each call.
 func RunAdmin(t *testing.T, open func(t *testing.T) store.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store)
-	}{
+	runAll(t, open, []suiteTest{
 		{"AdminUsers", testAdminUsers},
 		{"AdminSessions", testAdminSessions},
 		{"SetupTokens", testSetupTokens},
 		{"SetupTokenOnceConcurrently", testSetupTokenOnce},
 		{"Audit", testAudit},
 		{"Counts", testCounts},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() { s.Close() })
-			tt.fn(t, s)
-		})
-	}
+	})
 }
 
 func testAdminUsers(t *testing.T, s store.Store) {

@@ -13,12 +13,27 @@ import (
 	"dicomgate/gateway/store"
 )
 
+// suiteTest is one named conformance test of a store.
+type suiteTest struct {
+	name string
+	fn   func(t *testing.T, s store.Store)
+}
+
+// runAll runs each test as a subtest on its own fresh store from open,
+// closing the store when the subtest ends.
+func runAll(t *testing.T, open func(t *testing.T) store.Store, tests []suiteTest) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() { s.Close() })
+			tt.fn(t, s)
+		})
+	}
+}
+
 // Run runs the whole suite; open returns a fresh, empty store each call.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store)
-	}{
+	runAll(t, open, []suiteTest{
 		{"InstancesFormStudies", testInstancesFormStudies},
 		{"DuplicateInstance", testDuplicateInstance},
 		{"ConcurrentInstances", testConcurrentInstances},
@@ -31,14 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EventsAndBlobs", testEventsAndBlobs},
 		{"Pickups", testPickups},
 		{"LinksAndSettings", testLinksAndSettings},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() { s.Close() })
-			tt.fn(t, s)
-		})
-	}
+	})
 }
 
 var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
