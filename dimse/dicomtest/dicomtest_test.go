@@ -1,6 +1,7 @@
 package dicomtest
 
 import (
+	"errors"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -113,6 +114,24 @@ func TestOPJDecompress(t *testing.T) {
 	}
 	if slices.Max(pix) == slices.Min(pix) {
 		t.Fatal("flat image")
+	}
+}
+
+func TestCorruptionSweep(t *testing.T) {
+	errShort := errors.New("short")
+	good := []byte("0123456789")
+	var seen []string
+	decode := func(b []byte) error {
+		seen = append(seen, string(b))
+		if len(b) < 5 {
+			return errShort
+		}
+		return nil
+	}
+	CorruptionSweep(t, good, 3, 5, decode, func(err error) bool { return errors.Is(err, errShort) })
+	want := []string{"", "j123456789", "012", "012i456789", "012345", "012345l789", "012345678", "012345678c"}
+	if !slices.Equal(seen, want) {
+		t.Errorf("decoded %q, want %q", seen, want)
 	}
 }
 

@@ -438,16 +438,18 @@ func TestMalformed(t *testing.T) {
 	}
 	// Truncations and corruptions fail with a typed error or decode; none
 	// may panic.
-	for i := 0; i < len(good); i += 7 {
-		if _, err := Decode(good[:i]); err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) {
-			t.Errorf("truncation at %d: untyped error %v", i, err)
-		}
-		bad := append([]byte(nil), good...)
-		bad[i] ^= 0x5A
-		if _, err := Decode(bad); err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) {
-			t.Errorf("corruption at %d: untyped error %v", i, err)
-		}
-	}
+	dicomtest.CorruptionSweep(t, good, 7, 0, decodeErr, typedErr)
+}
+
+// decodeErr decodes data for dicomtest.CorruptionSweep, keeping the error.
+func decodeErr(data []byte) error {
+	_, err := Decode(data)
+	return err
+}
+
+// typedErr reports whether err is one of the decoder's own errors.
+func typedErr(err error) bool {
+	return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrUnsupported)
 }
 
 func FuzzDecode(f *testing.F) {
@@ -464,7 +466,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, err := Decode(data)
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) {
+			if !typedErr(err) {
 				t.Fatalf("untyped error %v", err)
 			}
 			return

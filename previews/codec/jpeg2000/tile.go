@@ -381,49 +381,39 @@ func (tc *tileComp) idwt() {
 		if rw == 0 || rh == 0 {
 			continue
 		}
-		n := max(rw, rh)
 		if tc.ints != nil {
-			line := make([]int32, n)
-			tmp := make([]int32, n)
-			ext := make([]int32, n+2*dwtPad)
-			for y := range rh {
-				row := tc.ints[y*stride : y*stride+rw]
-				copy(tmp, row)
-				interleave(line[:rw], tmp[:lw], tmp[lw:rw], res.x0)
-				synth53(line[:rw], res.x0, ext)
-				copy(row, line[:rw])
-			}
-			for x := range rw {
-				for y := range rh {
-					tmp[y] = tc.ints[y*stride+x]
-				}
-				interleave(line[:rh], tmp[:lh], tmp[lh:rh], res.y0)
-				synth53(line[:rh], res.y0, ext)
-				for y := range rh {
-					tc.ints[y*stride+x] = line[y]
-				}
-			}
+			synth2D(tc.ints, stride, rw, rh, lw, lh, res.x0, res.y0, synth53)
 		} else {
-			line := make([]float32, n)
-			tmp := make([]float32, n)
-			ext := make([]float32, n+2*dwtPad)
-			for y := range rh {
-				row := tc.floats[y*stride : y*stride+rw]
-				copy(tmp, row)
-				interleave(line[:rw], tmp[:lw], tmp[lw:rw], res.x0)
-				synth97(line[:rw], res.x0, ext)
-				copy(row, line[:rw])
-			}
-			for x := range rw {
-				for y := range rh {
-					tmp[y] = tc.floats[y*stride+x]
-				}
-				interleave(line[:rh], tmp[:lh], tmp[lh:rh], res.y0)
-				synth97(line[:rh], res.y0, ext)
-				for y := range rh {
-					tc.floats[y*stride+x] = line[y]
-				}
-			}
+			synth2D(tc.floats, stride, rw, rh, lw, lh, res.x0, res.y0, synth97)
+		}
+	}
+}
+
+// synth2D applies one level of the inverse 2D transform to the rw×rh
+// region at the start of a (rows stride samples apart), whose low band is
+// lw×lh and whose origin is (x0, y0): rows, then columns (F.3.2), each
+// with the 1D synthesis synth, 5/3 reversible or 9/7 irreversible. It is
+// generic so the two wavelets share one traversal.
+func synth2D[T int32 | float32](a []T, stride, rw, rh, lw, lh, x0, y0 int, synth func(x []T, i0 int, ext []T)) {
+	n := max(rw, rh)
+	line := make([]T, n)
+	tmp := make([]T, n)
+	ext := make([]T, n+2*dwtPad)
+	for y := range rh {
+		row := a[y*stride : y*stride+rw]
+		copy(tmp, row)
+		interleave(line[:rw], tmp[:lw], tmp[lw:rw], x0)
+		synth(line[:rw], x0, ext)
+		copy(row, line[:rw])
+	}
+	for x := range rw {
+		for y := range rh {
+			tmp[y] = a[y*stride+x]
+		}
+		interleave(line[:rh], tmp[:lh], tmp[lh:rh], y0)
+		synth(line[:rh], y0, ext)
+		for y := range rh {
+			a[y*stride+x] = line[y]
 		}
 	}
 }

@@ -264,16 +264,18 @@ func TestMalformed(t *testing.T) {
 	for good[eoi] != 0xFF || good[eoi+1] != markerEOI {
 		eoi--
 	}
-	for i := range good {
-		if _, err := Decode(good[:i]); err == nil && i < eoi+2 {
-			t.Errorf("truncation at %d decoded without error", i)
-		}
-		bad := append([]byte(nil), good...)
-		bad[i] ^= 0x5A
-		if _, err := Decode(bad); err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) {
-			t.Errorf("corruption at %d: untyped error %v", i, err)
-		}
-	}
+	dicomtest.CorruptionSweep(t, good, 1, eoi+2, decodeErr, typedErr)
+}
+
+// decodeErr decodes data for dicomtest.CorruptionSweep, keeping the error.
+func decodeErr(data []byte) error {
+	_, err := Decode(data)
+	return err
+}
+
+// typedErr reports whether err is one of the decoder's own errors.
+func typedErr(err error) bool {
+	return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrUnsupported)
 }
 
 func FuzzDecode(f *testing.F) {
@@ -287,7 +289,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, err := Decode(data)
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) {
+			if !typedErr(err) {
 				t.Fatalf("untyped error %v", err)
 			}
 			return
