@@ -13,7 +13,8 @@ import (
 var errSkip = errors.New("skip")
 
 // Schedule routes every study whose quiet period is over. Run calls it
-// every second; tests call it directly.
+// when the earliest quiet period ends and at least every 250 ms; tests call
+// it directly.
 func (g *Gateway) Schedule(ctx context.Context) error {
 	due, err := g.store.DueStudies(ctx, g.cfg.Now())
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -20,7 +21,8 @@ import (
 // environment variable named in its env tag, so a container needs no
 // command-line arguments.
 type cli struct {
-	LogLevel slog.Level `name:"log-level" env:"DICOMGATE_LOG_LEVEL" default:"info" help:"Log level: debug, info, warn, error."`
+	LogLevel   slog.Level `name:"log-level" env:"DICOMGATE_LOG_LEVEL" default:"info" help:"Log level: debug, info, warn, error."`
+	CPUProfile string     `name:"cpu-profile" env:"DICOMGATE_CPU_PROFILE" hidden:"" type:"path" help:"Write a Go CPU profile of the whole run to this file (for the benchmarks in bench/)."`
 
 	Serve    serveCmd    `cmd:"" help:"Run the whole product: DICOM listener, gateway, bundled platform, outbox."`
 	Echo     echoCmd     `cmd:"" help:"Send a DICOM C-ECHO (verification) to a peer."`
@@ -48,8 +50,33 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
+	if c.CPUProfile != "" {
+		stopProfile, err := startCPUProfile(c.CPUProfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "dicomgate: %v\n", err)
+			os.Exit(1)
+		}
+		defer stopProfile()
+	}
 	if err := kctx.Run(&runContext{ctx: ctx, log: logger}); err != nil {
 		fmt.Fprintf(os.Stderr, "dicomgate: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called (at exit, after a signal ended the subcommand).
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }

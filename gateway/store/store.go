@@ -220,6 +220,10 @@ type Store interface {
 	// DueStudies lists studies in state receiving whose quiet period ended
 	// by now.
 	DueStudies(ctx context.Context, now time.Time) ([]Study, error)
+	// NextReadyAt returns the earliest end of a quiet period among the
+	// studies in state receiving, or the zero time when none is receiving:
+	// when the scheduler next has work.
+	NextReadyAt(ctx context.Context) (time.Time, error)
 
 	// EnqueueJob adds a job, or when a live (available or running) job of
 	// the same kind and key exists, moves that job's RunAt earlier if

@@ -65,8 +65,10 @@ func (s *SQL) PutInstances(ctx context.Context, batch []NewInstance) ([]bool, er
 		}
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		q := newStmtCache(tx)
+		defer q.close()
 		for i, n := range batch {
-			ok, err := s.putInstance(ctx, tx, n.Instance, n.Facts, n.ReadyAt)
+			ok, err := s.putInstance(ctx, q, n.Instance, n.Facts, n.ReadyAt)
 			if err != nil {
 				return fmt.Errorf("instance %s: %w", n.Instance.SOPInstanceUID, err)
 			}
@@ -85,7 +87,7 @@ func (s *SQL) PutInstances(ctx context.Context, batch []NewInstance) ([]bool, er
 
 // putInstance records one instance in tx, reporting false when its SOP
 // Instance UID is already known.
-func (s *SQL) putInstance(ctx context.Context, tx *sql.Tx, in Instance, facts Study, readyAt time.Time) (bool, error) {
+func (s *SQL) putInstance(ctx context.Context, tx querier, in Instance, facts Study, readyAt time.Time) (bool, error) {
 	var n int
 	if err := tx.QueryRowContext(ctx, s.f.rebind(`SELECT COUNT(*) FROM gw_instances WHERE sop_instance_uid = ?`), in.SOPInstanceUID).Scan(&n); err != nil {
 		return false, err
@@ -204,9 +206,14 @@ func (s *SQL) StudyInstances(ctx context.Context, studyUID string) ([]Instance, 
 
 // MarkDelivered implements Store.
 func (s *SQL) MarkDelivered(ctx context.Context, uids []string) error {
+	if len(uids) == 0 {
+		return nil
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		q := newStmtCache(tx)
+		defer q.close()
 		for _, u := range uids {
-			if _, err := s.exec(ctx, tx, `UPDATE gw_instances SET delivered = 1 WHERE sop_instance_uid = ?`, u); err != nil {
+			if _, err := s.exec(ctx, q, `UPDATE gw_instances SET delivered = 1 WHERE sop_instance_uid = ?`, u); err != nil {
 				return err
 			}
 		}
@@ -277,6 +284,17 @@ func (s *SQL) UpdateStudy(ctx context.Context, uid string, fn func(*Study) error
 		return s.writeStudy(ctx, tx, st)
 	})
 	return st, err
+}
+
+// NextReadyAt implements Store.
+func (s *SQL) NextReadyAt(ctx context.Context) (time.Time, error) {
+	var n sql.NullInt64
+	err := s.db.QueryRowContext(ctx, s.f.rebind(`SELECT MIN(ready_at) FROM gw_studies WHERE state = ?`),
+		string(StateReceiving)).Scan(&n)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fromNanos(n.Int64), nil
 }
 
 // DueStudies implements Store.

@@ -171,13 +171,22 @@ func testUpdateStudy(t *testing.T, s store.Store) {
 
 func testDueStudies(t *testing.T, s store.Store) {
 	ctx := context.Background()
+	if next, err := s.NextReadyAt(ctx); err != nil || !next.IsZero() {
+		t.Fatalf("NextReadyAt of an empty store = %v, %v; want the zero time", next, err)
+	}
 	s.PutInstance(ctx, instance("1.2.6", "1.2.6.1", "1.2.6.1.1", t0), facts("CT"), t0.Add(time.Minute))
 	s.PutInstance(ctx, instance("1.2.7", "1.2.7.1", "1.2.7.1.1", t0), facts("CT"), t0.Add(2*time.Minute))
+	if next, err := s.NextReadyAt(ctx); err != nil || !next.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("NextReadyAt = %v, %v; want %v", next, err, t0.Add(time.Minute))
+	}
 	due, err := s.DueStudies(ctx, t0.Add(90*time.Second))
 	if err != nil || len(due) != 1 || due[0].StudyUID != "1.2.6" {
 		t.Fatalf("DueStudies = %v, %v", due, err)
 	}
 	s.UpdateStudy(ctx, "1.2.6", func(st *store.Study) error { st.State = store.StateQueued; return nil })
+	if next, err := s.NextReadyAt(ctx); err != nil || !next.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("NextReadyAt after queue = %v, %v; want %v (the queued study no longer counts)", next, err, t0.Add(2*time.Minute))
+	}
 	due, _ = s.DueStudies(ctx, t0.Add(time.Hour))
 	if len(due) != 1 || due[0].StudyUID != "1.2.7" {
 		t.Fatalf("DueStudies after queue = %v", due)
