@@ -4,11 +4,14 @@
 //     server running in a separate process over loopback, then downloaded:
 //     MB/s each way and the peak RSS (VmHWM) of both processes, beside the
 //     single-core SHA-256 speed of this machine measured in the same run;
+//   - the same upload by the reference uploader (reference.go): the least
+//     that meets the rules, without the platform; the platform's
+//     upload is reported as a share of it too;
 //   - GetThings latency for one study (the seed's study-instance-uid XPath)
 //     among -things things in a record, on SQLite and on PostgreSQL (a
 //     throwaway cluster from the installed binaries).
 //
-// Run: go run ./bench/platform [-size 1073741824] [-things 10000] [-pg=true]
+// Run: go run ./bench/platform [-size 1073741824] [-rounds 3] [-things 10000] [-pg=true]
 package main
 
 import (
@@ -27,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -60,8 +64,15 @@ func main() {
 	pg := flag.Bool("pg", true, "also measure GetThings on PostgreSQL")
 	dataDir := flag.String("dir", "", "parent of the server's data directory (default: the system temp dir); put it on tmpfs to take the disk out")
 	conc := flag.Int("concurrency", 0, "chunks in flight (client default when 0)")
+	rounds := flag.Int("rounds", 3, "blob transfer rounds (each also runs the reference uploader)")
 	flag.Parse()
 	serverDir, concurrency = *dataDir, *conc
+	if *role == "refserver" {
+		if err := refServe(); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if *role == "server" {
 		if p := os.Getenv("BENCH_CPUPROFILE"); p != "" {
 			f, err := os.Create(p)
@@ -84,10 +95,8 @@ func main() {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	shaMBs := sha256Speed()
-	fmt.Printf("single-core SHA-256 (crypto/sha256, 1 GiB): %.0f MB/s\n", shaMBs)
 	if *size > 0 {
-		if err := transfer(*size, shaMBs); err != nil {
+		if err := transfers(*size, *rounds); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -205,7 +214,73 @@ func newSource(n int64) *source {
 	return &source{block: b, n: n}
 }
 
-func transfer(size int64, shaMBs float64) error {
+// figures are one round's measurements.
+type figures struct {
+	sha                  float64 // single-core SHA-256, MB/s
+	up, down, ref        float64 // MB/s
+	upCPU, upSCPU        float64 // CPU s/GB, client and server
+	downCPU, downSCPU    float64
+	refCPU, refSCPU      float64
+	rssClient, rssServer string
+	chunk                int64
+}
+
+// transfers runs the blob rounds, each measuring the SHA-256 speed, the
+// platform's upload and download, and the reference uploader, and prints
+// each round and the medians.
+func transfers(size int64, rounds int) error {
+	var all []figures
+	for r := 1; r <= rounds; r++ {
+		fg := figures{sha: sha256Speed()}
+		if err := transfer(size, &fg); err != nil {
+			return err
+		}
+		var err error
+		if fg.ref, fg.refCPU, fg.refSCPU, err = refUpload(size); err != nil {
+			return err
+		}
+		all = append(all, fg)
+		fmt.Printf("round %d: SHA-256 %.0f MB/s | upload %.0f MB/s (%.0f%% of SHA-256; CPU/GB client %.2f s, server %.2f s) | reference upload %.0f MB/s (%.0f%%; CPU/GB %.2f s, %.2f s) | platform/reference %.2f | download %.0f MB/s (CPU/GB %.2f s, %.2f s) | RSS client %s, server %s | load %s\n",
+			r, fg.sha, fg.up, 100*fg.up/fg.sha, fg.upCPU, fg.upSCPU, fg.ref, 100*fg.ref/fg.sha, fg.refCPU, fg.refSCPU, fg.up/fg.ref,
+			fg.down, fg.downCPU, fg.downSCPU, fg.rssClient, fg.rssServer, loadavg())
+	}
+	med := func(f func(figures) float64) float64 {
+		v := make([]float64, len(all))
+		for i, fg := range all {
+			v[i] = f(fg)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	where := serverDir
+	if where == "" {
+		where = os.TempDir()
+	}
+	fmt.Printf("blob %d bytes over loopback (chunk %d, server data under %s, %d chunks in flight), median of %d rounds:\n",
+		size, all[0].chunk, where, max(concurrency, 3), len(all))
+	fmt.Printf("  single-core SHA-256 (crypto/sha256)  %.0f MB/s\n", med(func(f figures) float64 { return f.sha }))
+	fmt.Printf("  upload                               %.0f MB/s = %.0f%% of SHA-256 (target >= 50%%)\n",
+		med(func(f figures) float64 { return f.up }), med(func(f figures) float64 { return 100 * f.up / f.sha }))
+	fmt.Printf("  reference upload (hash both ends, O_DIRECT + fdatasync, nothing else) %.0f MB/s = %.0f%% of SHA-256\n",
+		med(func(f figures) float64 { return f.ref }), med(func(f figures) float64 { return 100 * f.ref / f.sha }))
+	fmt.Printf("  upload / reference                   %.2f\n", med(func(f figures) float64 { return f.up / f.ref }))
+	fmt.Printf("  download (hash verified)             %.0f MB/s\n", med(func(f figures) float64 { return f.down }))
+	fmt.Printf("  peak RSS: client %s, server %s (last round; target <= 64 MiB each)\n", all[len(all)-1].rssClient, all[len(all)-1].rssServer)
+	return nil
+}
+
+// loadavg is the 1-minute load average.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}
+
+// transfer uploads and downloads one blob through a platform server
+// process, filling fg.
+func transfer(size int64, fg *figures) error {
 	ctx := context.Background()
 	self, err := os.Executable()
 	if err != nil {
@@ -244,6 +319,10 @@ func transfer(size int64, shaMBs float64) error {
 	}
 
 	pid := cmd.Process.Pid
+	// The peak RSS is this upload's and download's alone, not an earlier
+	// round's or the reference uploader's (Linux: 5 resets VmHWM).
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 	cpu0, scpu0 := cpuTime("self"), cpuTime(strconv.Itoa(pid))
 	start := time.Now()
 	b, err := c.UploadBlob(ctx, record, "bench", "application/octet-stream", newSource(size))
@@ -275,18 +354,10 @@ func transfer(size int64, shaMBs float64) error {
 	if n != size || root != b.Info.HashInfo.Hash {
 		return fmt.Errorf("downloaded %d bytes with hash %s, want %d with %s", n, root, size, b.Info.HashInfo.Hash)
 	}
-	upMBs, downMBs := float64(size)/up.Seconds()/1e6, float64(size)/down.Seconds()/1e6
-	where := serverDir
-	if where == "" {
-		where = os.TempDir()
-	}
-	fmt.Printf("blob %d bytes over loopback (chunk %d, server data under %s, %d chunks in flight):\n", size, b.Info.HashInfo.BlockSize(), where, max(concurrency, 3))
 	gb := float64(size) / 1e9
-	fmt.Printf("  upload   %.1f s  %.0f MB/s  (%.0f%% of single-core SHA-256); CPU per GB: client %.2f s, server %.2f s\n",
-		up.Seconds(), upMBs, 100*upMBs/shaMBs, (cpu1-cpu0)/gb, (scpu1-scpu0)/gb)
-	fmt.Printf("  download %.1f s  %.0f MB/s (hash verified);            CPU per GB: client %.2f s, server %.2f s\n",
-		down.Seconds(), downMBs, (cpu2-cpu1)/gb, (scpu2-scpu1)/gb)
-	fmt.Printf("  peak RSS: client %s, server %s\n", hwm("self"), hwm(strconv.Itoa(cmd.Process.Pid)))
+	*fg = figures{sha: fg.sha, up: float64(size) / up.Seconds() / 1e6, down: float64(size) / down.Seconds() / 1e6,
+		upCPU: (cpu1 - cpu0) / gb, upSCPU: (scpu1 - scpu0) / gb, downCPU: (cpu2 - cpu1) / gb, downSCPU: (scpu2 - scpu1) / gb,
+		rssClient: hwm("self"), rssServer: hwm(strconv.Itoa(cmd.Process.Pid)), chunk: b.Info.HashInfo.BlockSize()}
 	return nil
 }
 
