@@ -16,6 +16,7 @@ import (
 	"modernc.org/sqlite"
 
 	"dicomgate/platform/store/sqlmigrate"
+	"dicomgate/platform/store/stmtcache"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -71,10 +72,11 @@ var _ Store = (*SQL)(nil)
 // FULL.
 func OpenSQLite(ctx context.Context, path string) (*SQL, error) {
 	dsn := "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)"
-	db, err := sql.Open("sqlite", dsn)
+	c, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
+	db := sql.OpenDB(stmtcache.New(c, stmtcache.DefaultSize))
 	// One writer at a time is SQLite's rule anyway; a single connection
 	// avoids busy errors between our own goroutines.
 	db.SetMaxOpenConns(1)

@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"dicomgate/gateway/mail"
+	"dicomgate/platform/store/stmtcache"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite"
 )
 
 // Dialect is the SQL database a Store talks to.
@@ -85,10 +86,11 @@ func SQLiteDSN(path string) string {
 // OpenSQLite opens (creating it if needed) the SQLite database file at
 // path, migrates it and returns a Store that owns the connection.
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
-	db, err := sql.Open("sqlite", SQLiteDSN(path))
+	c, err := sqlite.NewConnector(SQLiteDSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("mailsql: open %s: %w", path, err)
 	}
+	db := sql.OpenDB(stmtcache.New(c, stmtcache.DefaultSize))
 	s, err := New(ctx, db, SQLite)
 	if err != nil {
 		_ = db.Close()

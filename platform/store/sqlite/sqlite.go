@@ -15,6 +15,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"dicomgate/platform/store/sqlstore"
+	"dicomgate/platform/store/stmtcache"
 )
 
 // Dialect is SQLite's sqlstore dialect.
@@ -41,10 +42,13 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	c, err := sqlite.NewConnector("file:" + path + "?" + q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	// Statements are prepared once per connection, not on every call
+	// (the driver would parse and plan each anew).
+	db := sql.OpenDB(stmtcache.New(c, stmtcache.DefaultSize))
 	// One connection: SQLite has one writer anyway, and this keeps
 	// transactions from waiting on each other's locks.
 	db.SetMaxOpenConns(1)
