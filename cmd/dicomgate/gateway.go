@@ -127,23 +127,25 @@ func newGateway(ctx context.Context, rc *runContext, dataDir, dsn, platformURL, 
 	if p.key, err = keyfile.LoadOrCreate(filepath.Join(dataDir, "gateway.key")); err != nil {
 		return nil, err
 	}
-	appDir := f.AppDir
-	if appDir == "" {
-		appDir = platformGatewayAppDir(dataDir)
-	}
-	if p.creds, err = appcert.Load(appDir); err != nil {
-		return nil, fmt.Errorf("gateway application credentials in %s: %w", appDir, err)
-	}
-	pc, err := client.New(client.Config{URL: platformURL, Credentials: p.creds})
-	if err != nil {
-		return nil, err
-	}
 	// Settings saved in the admin UI override the matching flags.
 	set, err := admin.LoadSettings(ctx, p.store)
 	if err != nil {
 		return nil, fmt.Errorf("stored settings: %w", err)
 	}
 	p.settings = set
+	appDir := f.AppDir
+	if appDir == "" {
+		appDir = platformGatewayAppDir(dataDir)
+	}
+	target := platformTarget{url: platformURL, publicURL: publicURL, appDir: appDir}.with(set.Platform)
+	if p.creds, err = appcert.Load(target.appDir); err != nil {
+		return nil, fmt.Errorf("gateway application credentials in %s: %w", target.appDir, err)
+	}
+	pc, err := client.New(client.Config{URL: target.url, Credentials: p.creds})
+	if err != nil {
+		return nil, err
+	}
+	publicURL = target.publicURL
 	var transport mail.Transport
 	if set.SMTP != nil && set.SMTP.Host != "" {
 		sc, err := set.SMTP.SMTPConfig(p.key)
@@ -190,6 +192,32 @@ func newGateway(ctx context.Context, rc *runContext, dataDir, dsn, platformURL, 
 	}
 	ok = true
 	return p, nil
+}
+
+// platformTarget is where the gateway reaches the platform, where patients
+// reach it (the links in mails), and the application credentials the
+// gateway signs in with.
+type platformTarget struct {
+	url, publicURL, appDir string
+}
+
+// with returns t overridden by the platform connection saved in the admin
+// UI, if any: a saved URL replaces the flags' platform, and patients are
+// then sent to the saved public URL, or to that platform itself.
+func (t platformTarget) with(s *admin.PlatformSettings) platformTarget {
+	if s == nil {
+		return t
+	}
+	if s.URL != "" {
+		t.url, t.publicURL = s.URL, s.URL
+	}
+	if s.PublicURL != "" {
+		t.publicURL = s.PublicURL
+	}
+	if s.CredentialsDir != "" {
+		t.appDir = s.CredentialsDir
+	}
+	return t
 }
 
 // parts returns the gateway's long-running parts for serve.

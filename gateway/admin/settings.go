@@ -683,7 +683,7 @@ func (s *Server) platformSection(c *gin.Context, v *settingsView) (sectionUpdate
 		v.Errors["platform.credentials_dir"] = "No usable credentials there: " + err.Error()
 	}
 	p := PlatformSettings(f)
-	return sectionUpdate{SettingPlatform, p, "url " + p.URL + ", credentials " + p.CredentialsDir, "Platform connection saved."}, nil
+	return sectionUpdate{SettingPlatform, p, "url " + p.URL + ", credentials " + p.CredentialsDir, "Platform connection saved. The gateway uses it after the next restart."}, nil
 }
 
 func validBaseURL(raw string) string {
