@@ -153,68 +153,6 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// stmtCache is a querier over one transaction that prepares each distinct
-// statement once: a batch of hundreds of instances would otherwise have the
-// database parse and plan the same few statements hundreds of times, which
-// costs more than the rows. Statements are used one at a time (every row
-// set is closed before the next call), as the store's code does.
-type stmtCache struct {
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
-}
-
-var _ querier = (*stmtCache)(nil)
-
-func newStmtCache(tx *sql.Tx) *stmtCache { return &stmtCache{tx: tx, stmts: map[string]*sql.Stmt{}} }
-
-func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st, ok := c.stmts[query]; ok {
-		return st, nil
-	}
-	st, err := c.tx.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	c.stmts[query] = st
-	return st, nil
-}
-
-// ExecContext implements querier.
-func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.ExecContext(ctx, args...)
-}
-
-// QueryContext implements querier.
-func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(ctx, args...)
-}
-
-// QueryRowContext implements querier. A statement that fails to prepare is
-// run unprepared, so that its *sql.Row carries the error.
-func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		return c.tx.QueryRowContext(ctx, query, args...)
-	}
-	return st.QueryRowContext(ctx, args...)
-}
-
-// close releases the prepared statements (the transaction's end would too;
-// this frees them on the database at once).
-func (c *stmtCache) close() {
-	for _, st := range c.stmts {
-		st.Close()
-	}
-}
-
 // isUnique reports a unique-constraint violation on either database.
 func isUnique(err error) bool {
 	var se *sqlite.Error

@@ -65,10 +65,8 @@ func (s *SQL) PutInstances(ctx context.Context, batch []NewInstance) ([]bool, er
 		}
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		q := newStmtCache(tx)
-		defer q.close()
 		for i, n := range batch {
-			ok, err := s.putInstance(ctx, q, n.Instance, n.Facts, n.ReadyAt)
+			ok, err := s.putInstance(ctx, tx, n.Instance, n.Facts, n.ReadyAt)
 			if err != nil {
 				return fmt.Errorf("instance %s: %w", n.Instance.SOPInstanceUID, err)
 			}
@@ -87,7 +85,7 @@ func (s *SQL) PutInstances(ctx context.Context, batch []NewInstance) ([]bool, er
 
 // putInstance records one instance in tx, reporting false when its SOP
 // Instance UID is already known.
-func (s *SQL) putInstance(ctx context.Context, tx querier, in Instance, facts Study, readyAt time.Time) (bool, error) {
+func (s *SQL) putInstance(ctx context.Context, tx *sql.Tx, in Instance, facts Study, readyAt time.Time) (bool, error) {
 	var n int
 	if err := tx.QueryRowContext(ctx, s.f.rebind(`SELECT COUNT(*) FROM gw_instances WHERE sop_instance_uid = ?`), in.SOPInstanceUID).Scan(&n); err != nil {
 		return false, err
@@ -210,10 +208,8 @@ func (s *SQL) MarkDelivered(ctx context.Context, uids []string) error {
 		return nil
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		q := newStmtCache(tx)
-		defer q.close()
 		for _, u := range uids {
-			if _, err := s.exec(ctx, q, `UPDATE gw_instances SET delivered = 1 WHERE sop_instance_uid = ?`, u); err != nil {
+			if _, err := s.exec(ctx, tx, `UPDATE gw_instances SET delivered = 1 WHERE sop_instance_uid = ?`, u); err != nil {
 				return err
 			}
 		}
