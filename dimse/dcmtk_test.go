@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/pem"
@@ -17,13 +16,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"dicomgate/dimse/dataset"
 	"dicomgate/dimse/dicomtest"
-	"dicomgate/dimse/spool"
 )
 
 // Interoperability tests against DCMTK, the toolkit modalities and PACS
@@ -389,7 +386,6 @@ var _ = binary.LittleEndian
 func TestDCMTKTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca, caKey := newCert(t, "test CA", nil, nil)
-	serverCert, serverKey := newCert(t, "127.0.0.1", ca, caKey)
 	clientCert, clientKey := newCert(t, "MODALITY", ca, caKey)
 	otherCA, otherCAKey := newCert(t, "other CA", nil, nil)
 	strangerCert, strangerKey := newCert(t, "STRANGER", otherCA, otherCAKey)
@@ -411,28 +407,8 @@ func TestDCMTKTLS(t *testing.T) {
 	clientFile, clientKeyFile := writePEM("client.pem", "CERTIFICATE", clientCert.Raw), keyPEM("client.key", clientKey)
 	strangerFile, strangerKeyFile := writePEM("stranger.pem", "CERTIFICATE", strangerCert.Raw), keyPEM("stranger.key", strangerKey)
 
-	sp, err := spool.Open(filepath.Join(dir, "spool"), ImplementationClassUID, ImplementationVersionName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sawTLS atomic.Bool
-	srv := &Server{AETitle: "DICOMGATE", Handler: HandlerFunc(func(ctx context.Context, req *StoreRequest, r io.Reader) error {
-		sawTLS.Store(req.Association.TLS)
-		_, err := sp.Put(ctx, SpoolInstance(req), r)
-		return err
-	})}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{serverCert.Raw}, PrivateKey: serverKey}},
-		ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = srv.Serve(ctx, ln) }()
-	h, p := hostPort(t, ln.Addr().String())
+	ts := startTLSServer(t, ca, caKey)
+	h, p := hostPort(t, ts.addr)
 
 	trusted := []string{"+tls", clientKeyFile, clientFile, "+cf", caFile}
 	if out, err := dcmtk(t, "echoscu", append(append([]string{"-aec", "DICOMGATE"}, trusted...), h, p)...); err != nil {
@@ -442,10 +418,10 @@ func TestDCMTKTLS(t *testing.T) {
 	if out, err := dcmtk(t, "storescu", append(append([]string{"-aec", "DICOMGATE"}, trusted...), h, p, file)...); err != nil {
 		t.Fatalf("storescu over TLS: %v\n%s", err, out)
 	}
-	if !sawTLS.Load() {
+	if !ts.sawTLS.Load() {
 		t.Error("handler not told the association runs over TLS")
 	}
-	stored, err := filepath.Glob(filepath.Join(sp.Dir(), "*"))
+	stored, err := filepath.Glob(filepath.Join(ts.spool.Dir(), "*"))
 	if err != nil || len(stored) != 1 {
 		t.Fatalf("stored %v, %v; want one file", stored, err)
 	}

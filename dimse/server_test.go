@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -493,23 +494,31 @@ func TestServerReleaseAndShutdown(t *testing.T) {
 	}
 }
 
-// TestTLS runs the server behind DICOM TLS requiring client certificates.
-func TestTLS(t *testing.T) {
-	ca, caKey := newCert(t, "test CA", nil, nil)
+// tlsServer is a server behind DICOM TLS that requires client
+// certificates signed by its CA, storing into its own spool.
+type tlsServer struct {
+	addr   string
+	spool  *spool.Spool
+	sawTLS atomic.Bool // the last C-STORE's association ran over TLS
+}
+
+// startTLSServer starts a tlsServer whose certificate (for 127.0.0.1) and
+// trusted client CA is ca.
+func startTLSServer(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) *tlsServer {
+	t.Helper()
 	serverCert, serverKey := newCert(t, "127.0.0.1", ca, caKey)
-	clientCert, clientKey := newCert(t, "MODALITY", ca, caKey)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
 	sp, err := spool.Open(t.TempDir(), ImplementationClassUID, ImplementationVersionName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sawTLS bool
+	ts := &tlsServer{spool: sp}
 	srv := &Server{AETitle: "DICOMGATE", Handler: HandlerFunc(func(ctx context.Context, req *StoreRequest, r io.Reader) error {
-		sawTLS = req.Association.TLS
+		ts.sawTLS.Store(req.Association.TLS)
 		_, err := sp.Put(ctx, SpoolInstance(req), r)
 		return err
 	})}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -517,13 +526,25 @@ func TestTLS(t *testing.T) {
 	ln := tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{serverCert.Raw}, PrivateKey: serverKey}},
 		ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	go func() { _ = srv.Serve(ctx, ln) }()
+	ts.addr = ln.Addr().String()
+	return ts
+}
+
+// TestTLS runs the server behind DICOM TLS requiring client certificates.
+func TestTLS(t *testing.T) {
+	ca, caKey := newCert(t, "test CA", nil, nil)
+	clientCert, clientKey := newCert(t, "MODALITY", ca, caKey)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	ts := startTLSServer(t, ca, caKey)
+	ctx := context.Background()
 	ds := seedDataSet(t, "explicit-le-undefined-seq.dset")
 	props := []ContextProposal{{AbstractSyntax: seedClass, TransferSyntaxes: []string{dataset.ExplicitVRLittleEndian}}}
 	good := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1",
 		Certificates: []tls.Certificate{{Certificate: [][]byte{clientCert.Raw}, PrivateKey: clientKey}}}
-	c, err := Dial(ctx, ln.Addr().String(), ClientConfig{CalledAETitle: "DICOMGATE", TLS: good}, props)
+	c, err := Dial(ctx, ts.addr, ClientConfig{CalledAETitle: "DICOMGATE", TLS: good}, props)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -531,11 +552,11 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = c.Release()
-	if !sawTLS {
+	if !ts.sawTLS.Load() {
 		t.Error("handler not told the association runs over TLS")
 	}
 	// Without a client certificate the handshake fails.
-	if _, err := Dial(ctx, ln.Addr().String(), ClientConfig{CalledAETitle: "DICOMGATE", TLS: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}, props); err == nil {
+	if _, err := Dial(ctx, ts.addr, ClientConfig{CalledAETitle: "DICOMGATE", TLS: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}, props); err == nil {
 		t.Fatal("association without client certificate succeeded")
 	}
 }
