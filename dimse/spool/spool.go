@@ -124,8 +124,9 @@ type Spool struct {
 	spareMu   sync.Mutex // guards closed and adding to spare
 	closed    bool
 	refillers sync.WaitGroup
-	// bufSize is the write buffer of each Put.
-	bufSize int
+	// writers and readers are the buffers a Put streams through, kept for
+	// the next Put: fresh ones would be 320 KiB of garbage per instance.
+	writers, readers sync.Pool
 	// MinFree is a reserve: Put refuses an instance (ErrFull, status A700)
 	// while the file system has fewer free bytes, so the disk never fills
 	// up completely under the spool. Zero disables the check.
@@ -138,7 +139,9 @@ type Spool struct {
 // file meta header.
 func Open(dir, implClassUID, implVersion string) (*Spool, error) {
 	s := &Spool{dir: dir, tmp: filepath.Join(dir, "tmp"), instances: filepath.Join(dir, "instances"),
-		implClassUID: implClassUID, implVersion: implVersion, bufSize: 256 * 1024}
+		implClassUID: implClassUID, implVersion: implVersion}
+	s.writers.New = func() any { return bufio.NewWriterSize(nil, 256<<10) }
+	s.readers.New = func() any { return bufio.NewReaderSize(nil, 64<<10) }
 	for _, d := range []string{s.tmp, s.instances} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("spool: %w", err)
@@ -221,13 +224,22 @@ func (s *Spool) Put(ctx context.Context, in Instance, r io.Reader) (st Stored, e
 		ImplementationVersionName:  s.implVersion,
 		SourceAETitle:              in.CallingAETitle,
 	})
-	bw := bufio.NewWriterSize(&writeBehind{f: f}, s.bufSize)
+	bw := s.writers.Get().(*bufio.Writer)
+	bw.Reset(&writeBehind{f: f})
+	br := s.readers.Get().(*bufio.Reader)
+	defer func() {
+		// Neither buffer may keep the file or the network reader alive.
+		bw.Reset(nil)
+		br.Reset(nil)
+		s.writers.Put(bw)
+		s.readers.Put(br)
+	}()
 	if _, err := bw.Write(meta); err != nil {
 		return st, fmt.Errorf("spool: %w", err)
 	}
 	cw := &countWriter{w: bw, crc: crc32.Checksum(meta, castagnoli)}
 	tee := &teeReader{r: r, w: cw}
-	br := bufio.NewReaderSize(tee, 64*1024)
+	br.Reset(tee)
 	sum, werr := dataset.Walk(br, ts.Encoding)
 	if werr == nil {
 		// Walk stops at the end of the data set; for a deflated one the
