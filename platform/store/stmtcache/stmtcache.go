@@ -115,9 +115,14 @@ func (c *conn) stmt(ctx context.Context, query string) (driver.Stmt, func(), err
 	}
 	e := &entry{query: query, st: st, busy: true}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, raced := c.stmts[query]; raced {
+		// Another caller cached it meanwhile (a driver used from two
+		// goroutines): this one stays the caller's.
+		return st, func() { st.Close() }, nil
+	}
 	c.stmts[query] = c.lru.PushFront(e)
 	c.evictLocked()
-	c.mu.Unlock()
 	return st, func() { c.giveBack(e) }, nil
 }
 
