@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -63,7 +64,7 @@ func (c *countingConn) QueryContext(ctx context.Context, q string, args []driver
 // n (0: no cache), and the count of statements the driver prepared.
 func open(t testing.TB, n int) (*sql.DB, *atomic.Int64) {
 	t.Helper()
-	c, err := sqlite.NewConnector("file:" + filepath.Join(t.TempDir(), "t.db") + "?_pragma=journal_mode(WAL)")
+	c, err := sqlite.NewConnector("file:" + filepath.Join(t.TempDir(), "t.db") + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,5 +228,41 @@ func BenchmarkInsertAndSelect(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestConcurrentUse runs the same statements from many goroutines over a
+// pool of connections, each with its own cache (go test -race).
+func TestConcurrentUse(t *testing.T) {
+	db, _ := open(t, 4)
+	db.SetMaxOpenConns(3)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				k := fmt.Sprintf("%d-%d", g, i)
+				if _, err := db.Exec(`INSERT INTO kv (k, v) VALUES (?, ?)`, k, i); err != nil {
+					errs <- err
+					return
+				}
+				var v int
+				if err := db.QueryRow(`SELECT v FROM kv WHERE k = ?`, k).Scan(&v); err != nil || v != i {
+					errs <- fmt.Errorf("%s: %d, %v", k, v, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM kv`).Scan(&n); err != nil || n != 400 {
+		t.Fatalf("%d rows, %v", n, err)
 	}
 }
