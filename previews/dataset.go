@@ -8,23 +8,26 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	dicomds "dicomgate/dimse/dataset"
 )
 
-// Transfer syntax UIDs this package knows (PS3.5 section 10 and Annex A).
+// Transfer syntax UIDs the renderer tells apart, by the short names this
+// package uses; dimse/dataset holds the table of PS3.5 section 10.
 const (
-	tsImplicitLE      = "1.2.840.10008.1.2"
-	tsExplicitLE      = "1.2.840.10008.1.2.1"
-	tsDeflatedLE      = "1.2.840.10008.1.2.1.99"
-	tsExplicitBE      = "1.2.840.10008.1.2.2"
-	tsJPEGBaseline    = "1.2.840.10008.1.2.4.50"
-	tsJPEGExtended    = "1.2.840.10008.1.2.4.51"
-	tsJPEGLossless    = "1.2.840.10008.1.2.4.57"
-	tsJPEGLosslessSV1 = "1.2.840.10008.1.2.4.70"
-	tsJPEGLSLossless  = "1.2.840.10008.1.2.4.80"
-	tsJPEGLSNear      = "1.2.840.10008.1.2.4.81"
-	tsJPEG2000Lossles = "1.2.840.10008.1.2.4.90"
-	tsJPEG2000        = "1.2.840.10008.1.2.4.91"
-	tsRLE             = "1.2.840.10008.1.2.5"
+	tsImplicitLE      = dicomds.ImplicitVRLittleEndian
+	tsExplicitLE      = dicomds.ExplicitVRLittleEndian
+	tsDeflatedLE      = dicomds.DeflatedExplicitVRLittleEndian
+	tsExplicitBE      = dicomds.ExplicitVRBigEndian
+	tsJPEGBaseline    = dicomds.JPEGBaseline8Bit
+	tsJPEGExtended    = dicomds.JPEGExtended12Bit
+	tsJPEGLossless    = dicomds.JPEGLossless
+	tsJPEGLosslessSV1 = dicomds.JPEGLosslessSV1
+	tsJPEGLSLossless  = dicomds.JPEGLSLossless
+	tsJPEGLSNear      = dicomds.JPEGLSNearLossless
+	tsJPEG2000Lossles = dicomds.JPEG2000Lossless
+	tsJPEG2000        = dicomds.JPEG2000
+	tsRLE             = dicomds.RLELossless
 )
 
 // Tags the renderer reads, as group<<16 | element.
@@ -219,17 +222,10 @@ func readHeader(r io.ReaderAt, size int64) (*header, *dataset, error) {
 		}
 		return h, meta, nil
 	}
-	switch h.transferSyntax {
-	case tsImplicitLE:
-	case tsExplicitBE:
-		h.explicit, h.bigEndian = true, true
-	case tsDeflatedLE:
-		h.explicit, h.deflated = true, true
-	default:
-		// Every other transfer syntax, native or encapsulated, encodes the
-		// data set as explicit VR little endian.
-		h.explicit = true
-	}
+	// A transfer syntax the table does not know is taken, like every
+	// encapsulated one, to encode the data set as explicit VR little endian.
+	ts, _ := dicomds.LookupTransferSyntax(h.transferSyntax)
+	h.explicit, h.bigEndian, h.deflated = !ts.Implicit, ts.BigEndian, ts.Deflated
 	return h, meta, nil
 }
 
