@@ -122,17 +122,11 @@ const maxSegmentedEntries = 65536
 // (PS3.3 C.7.9.2): discrete (opcode 0), linear (1) and indirect (2)
 // segments.
 func parseSegmentedLUT(ds *dataset, descTag, dataTag uint32, signed bool) (*lut, error) {
-	desc := ds.words(descTag)
-	if len(desc) < 3 {
-		return nil, fmt.Errorf("%w: LUT descriptor has %d values", ErrCorrupt, len(desc))
-	}
-	first := int64(desc[1])
-	if signed {
-		first = int64(int16(desc[1]))
-	}
-	bits := int(desc[2])
-	if bits < 1 || bits > 16 {
-		return nil, fmt.Errorf("%w: LUT of %d bits", ErrCorrupt, bits)
+	// The descriptor's entry count is not needed: the segments say how
+	// many entries they expand to.
+	_, first, bits, err := lutDescriptor(ds, descTag, signed)
+	if err != nil {
+		return nil, err
 	}
 	words := ds.words(dataTag)
 	var out []uint16

@@ -30,26 +30,34 @@ func (l *lut) lookup(v int64) uint16 {
 // maxOut is the largest value the LUT's entries can take.
 func (l *lut) maxOut() float64 { return float64(uint64(1)<<uint(l.bits) - 1) }
 
-// parseLUT reads a LUT Descriptor/LUT Data pair (PS3.3 C.11.1.1): the
-// descriptor's first value is the entry count (0 meaning 65536), its second
-// the first mapped value (signed when the pixel data is), its third the
-// bits per entry.
-func parseLUT(ds *dataset, descTag, dataTag uint32, signed bool) (*lut, error) {
+// lutDescriptor reads a LUT Descriptor (PS3.3 C.11.1.1): its first value is
+// the entry count (0 meaning 65536), its second the first mapped value
+// (signed when the pixel data is), its third the bits per entry.
+func lutDescriptor(ds *dataset, descTag uint32, signed bool) (n int, first int64, bits int, err error) {
 	desc := ds.words(descTag)
 	if len(desc) < 3 {
-		return nil, fmt.Errorf("%w: LUT descriptor (%04X,%04X) has %d values", ErrCorrupt, descTag>>16, descTag&0xFFFF, len(desc))
+		return 0, 0, 0, fmt.Errorf("%w: LUT descriptor (%04X,%04X) has %d values", ErrCorrupt, descTag>>16, descTag&0xFFFF, len(desc))
 	}
-	n := int(desc[0])
+	n = int(desc[0])
 	if n == 0 {
 		n = 65536
 	}
-	first := int64(desc[1])
+	first = int64(desc[1])
 	if signed {
 		first = int64(int16(desc[1]))
 	}
-	bits := int(desc[2])
+	bits = int(desc[2])
 	if bits < 1 || bits > 16 {
-		return nil, fmt.Errorf("%w: LUT of %d bits", ErrCorrupt, bits)
+		return 0, 0, 0, fmt.Errorf("%w: LUT of %d bits", ErrCorrupt, bits)
+	}
+	return n, first, bits, nil
+}
+
+// parseLUT reads a LUT Descriptor/LUT Data pair (PS3.3 C.11.1.1).
+func parseLUT(ds *dataset, descTag, dataTag uint32, signed bool) (*lut, error) {
+	n, first, bits, err := lutDescriptor(ds, descTag, signed)
+	if err != nil {
+		return nil, err
 	}
 	raw := ds.raw(dataTag)
 	l := &lut{first: first, bits: bits}
@@ -358,7 +366,6 @@ func renderGrayNative(ds *dataset, f *rawFrame, in *imageInfo) (*image.Gray, str
 // range, one through a table over just that range.
 func renderGray16(ds *dataset, b []byte, in *imageInfo) (*image.Gray, string, error) {
 	n := len(b) / 2
-	var off int32 // maps a word to its table index base
 	lo, hi := int32(math.MaxInt32), int32(math.MinInt32)
 	if in.signed {
 		for i := 0; i < n; i++ {
@@ -376,16 +383,15 @@ func renderGray16(ds *dataset, b []byte, in *imageInfo) (*image.Gray, string, er
 		return nil, "", err
 	}
 	table := g.table(int64(lo), int64(hi))
-	off = lo
 	img := image.NewGray(image.Rect(0, 0, in.cols, in.rows))
 	out := img.Pix[:n]
 	if in.signed {
 		for i := range out {
-			out[i] = table[int32(int16(uint16(b[2*i])|uint16(b[2*i+1])<<8))-off]
+			out[i] = table[int32(int16(uint16(b[2*i])|uint16(b[2*i+1])<<8))-lo]
 		}
 	} else {
 		for i := range out {
-			out[i] = table[int32(uint16(b[2*i])|uint16(b[2*i+1])<<8)-off]
+			out[i] = table[int32(uint16(b[2*i])|uint16(b[2*i+1])<<8)-lo]
 		}
 	}
 	return img, g.voi(), nil
