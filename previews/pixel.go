@@ -82,8 +82,8 @@ func imageInfoFrom(ds *dataset, h *header, opts *Options) (*imageInfo, error) {
 	return in, nil
 }
 
-// nativeFrameBytes is the size of one native frame, and the bit offset
-// multiplier for 1-bit data. YBR_FULL_422 stores two samples per pixel
+// nativeFrameBits is the size of one native frame in bits, which for 1-bit
+// data need not be a whole number of bytes. YBR_FULL_422 stores two samples per pixel
 // (PS3.3 C.7.6.3.1.2).
 func (in *imageInfo) nativeFrameBits() int64 {
 	samples := int64(in.pixelsPerFrame()) * int64(in.spp)
@@ -124,29 +124,35 @@ type source struct {
 	h    *header
 }
 
+// readRange reads n bytes at offset off of the data set.
 func (src *source) readRange(off int64, n int64) ([]byte, error) {
-	if n < 0 || off < 0 {
+	if n < 0 {
 		return nil, fmt.Errorf("%w: negative range", ErrCorrupt)
+	}
+	b := make([]byte, n)
+	return b, src.readAt(b, off)
+}
+
+// readAt fills b with the bytes at offset off of the data set.
+func (src *source) readAt(b []byte, off int64) error {
+	n := int64(len(b))
+	if off < 0 {
+		return fmt.Errorf("%w: negative range", ErrCorrupt)
 	}
 	if !src.h.deflated {
 		if off+n > src.size {
-			return nil, fmt.Errorf("%w: pixel data runs past the end of the file (needs %d bytes at %d, file has %d)", ErrCorrupt, n, off, src.size)
+			return fmt.Errorf("%w: pixel data runs past the end of the file (needs %d bytes at %d, file has %d)", ErrCorrupt, n, off, src.size)
 		}
-		b := make([]byte, n)
 		if _, err := src.r.ReadAt(b, off); err != nil && !(err == io.EOF && off+n == src.size) {
-			return nil, fmt.Errorf("%w: read pixel data: %w", ErrCorrupt, err)
+			return fmt.Errorf("%w: read pixel data: %w", ErrCorrupt, err)
 		}
-		return b, nil
+		return nil
 	}
 	s := openDataset(src.r, src.size, src.h)
 	if err := s.skip(off); err != nil {
-		return nil, err
+		return err
 	}
-	b := make([]byte, n)
-	if err := s.read(b); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return s.read(b)
 }
 
 // readNativeFrame reads the bytes of frame idx of native pixel data.
@@ -356,13 +362,14 @@ func readEncapsulatedFrame(src *source, s *stream, ds *dataset, in *imageInfo, i
 	if total > opts.MaxFrameBytes {
 		return nil, fmt.Errorf("%w: compressed frame of %d bytes exceeds the limit of %d", ErrTooLarge, total, opts.MaxFrameBytes)
 	}
-	out := make([]byte, 0, total)
+	// Each fragment is read straight into its place in the frame.
+	out := make([]byte, total)
+	at := out
 	for _, f := range sel {
-		b, err := src.readRange(f.valueOffset, f.length)
-		if err != nil {
+		if err := src.readAt(at[:f.length], f.valueOffset); err != nil {
 			return nil, err
 		}
-		out = append(out, b...)
+		at = at[f.length:]
 	}
 	return out, nil
 }
