@@ -1,7 +1,6 @@
 package previews
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -48,7 +47,7 @@ func decodeJPEG2000(data []byte, in *imageInfo) (*rawFrame, error) {
 	if err != nil {
 		return nil, codecError(in, err, jpeg2000.ErrUnsupported)
 	}
-	f, err := fromCodec(codecImage{Width: img.Width, Height: img.Height, Components: img.Components, Precision: img.Precision, Pix: img.Pix, Signed: img.Signed}, in, nil)
+	f, err := fromCodec(codecImage{Width: img.Width, Height: img.Height, Components: img.Components, Precision: img.Precision, Pix: img.Pix, Signed: img.Signed}, in)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +82,14 @@ func decodeJPEG(data []byte, in *imageInfo) (*rawFrame, error) {
 	if err != nil {
 		return nil, codecError(in, err, jpeg.ErrUnsupported)
 	}
-	return fromCodec(codecImage{Width: img.Width, Height: img.Height, Components: img.Components, Precision: img.Precision, Pix: img.Pix}, in, data)
+	f, err := fromCodec(codecImage{Width: img.Width, Height: img.Height, Components: img.Components, Precision: img.Precision, Pix: img.Pix}, in)
+	if err != nil {
+		return nil, err
+	}
+	if img.Components == 3 {
+		f.photometric = jpegPhotometric(img.Colour, in.photometric)
+	}
+	return f, nil
 }
 
 func decodeJPEGLS(data []byte, in *imageInfo) (*rawFrame, error) {
@@ -92,12 +98,11 @@ func decodeJPEGLS(data []byte, in *imageInfo) (*rawFrame, error) {
 		return nil, codecError(in, err, jpegls.ErrUnsupported)
 	}
 	// JPEG-LS has no colour transform of its own in DICOM (PS3.5 8.2.3).
-	return fromCodec(codecImage{Width: img.Width, Height: img.Height, Components: img.Components, Precision: img.Precision, Pix: img.Pix}, in, nil)
+	return fromCodec(codecImage{Width: img.Width, Height: img.Height, Components: img.Components, Precision: img.Precision, Pix: img.Pix}, in)
 }
 
-// fromCodec wraps a codec's output, deciding for JPEG streams whether the
-// components are YCbCr by the stream's own markers.
-func fromCodec(img codecImage, in *imageInfo, jpegStream []byte) (*rawFrame, error) {
+// fromCodec wraps a codec's output after checking it against the header.
+func fromCodec(img codecImage, in *imageInfo) (*rawFrame, error) {
 	if img.Width != in.cols || img.Height != in.rows {
 		return nil, fmt.Errorf("%w: frame is %dx%d, header says %dx%d", ErrCorrupt, img.Width, img.Height, in.cols, in.rows)
 	}
@@ -107,56 +112,20 @@ func fromCodec(img codecImage, in *imageInfo, jpegStream []byte) (*rawFrame, err
 	if len(img.Pix) < img.Width*img.Height*img.Components {
 		return nil, fmt.Errorf("%w: codec returned %d samples for %dx%dx%d", ErrCorrupt, len(img.Pix), img.Width, img.Height, img.Components)
 	}
-	f := &rawFrame{samples: img.Pix, width: img.Width, height: img.Height, spp: img.Components, precision: img.Precision, signed: img.Signed}
-	if jpegStream != nil && img.Components == 3 {
-		f.photometric = jpegPhotometric(jpegStream, in.photometric)
-	}
-	return f, nil
+	return &rawFrame{samples: img.Pix, width: img.Width, height: img.Height, spp: img.Components, precision: img.Precision, signed: img.Signed}, nil
 }
 
 // jpegPhotometric decides what the three components of a JPEG stream are
-// (PS3.5 8.2.1): an Adobe APP14 marker says so explicitly; component ids
-// 'R','G','B' mean RGB; a JFIF APP0 marker means YCbCr. Without any of these
-// the data set's photometric interpretation is believed. It returns
-// "YBR_FULL" or "RGB".
-func jpegPhotometric(data []byte, photometric string) string {
-	jfif := false
-	for i := 2; i+4 <= len(data); {
-		if data[i] != 0xFF {
-			break
-		}
-		marker := data[i+1]
-		if marker == 0xFF {
-			i++
-			continue
-		}
-		n := int(data[i+2])<<8 | int(data[i+3])
-		seg := data[i+4 : min(len(data), i+2+n)]
-		switch {
-		case marker == 0xE0 && bytes.HasPrefix(seg, []byte("JFIF\x00")):
-			jfif = true
-		case marker == 0xEE && bytes.HasPrefix(seg, []byte("Adobe")) && len(seg) >= 12:
-			if seg[11] == 0 {
-				return "RGB"
-			}
-			return "YBR_FULL"
-		case marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC:
-			if len(seg) >= 6+3*3 && seg[5] == 3 && seg[6] == 'R' && seg[9] == 'G' && seg[12] == 'B' {
-				return "RGB"
-			}
-		case marker == 0xDA:
-			i = len(data)
-			continue
-		}
-		i += 2 + n
-	}
-	if jfif {
-		return "YBR_FULL"
-	}
-	switch photometric {
-	case "RGB":
+// (PS3.5 8.2.1): what the stream's markers say (jpeg.Colour), else the data
+// set's photometric interpretation. It returns "YBR_FULL" or "RGB".
+func jpegPhotometric(c jpeg.Colour, photometric string) string {
+	switch {
+	case c == jpeg.ColourRGB:
 		return "RGB"
-	default:
+	case c == jpeg.ColourYCbCr:
 		return "YBR_FULL"
+	case photometric == "RGB":
+		return "RGB"
 	}
+	return "YBR_FULL"
 }

@@ -1,5 +1,7 @@
 package jpeg
 
+import "bytes"
+
 // Marker codes, T.81 Table B.1.
 const (
 	mSOF0  = 0xC0 // baseline DCT
@@ -24,6 +26,8 @@ const (
 	mEXP   = 0xDF
 	mSOF55 = 0xF7 // JPEG-LS (T.87), same marker space
 	mLSE   = 0xF8
+	mAPP0  = 0xE0 // JFIF
+	mAPP14 = 0xEE // Adobe
 )
 
 // component is one frame component (T.81 B.2.2) and its decoded samples.
@@ -63,6 +67,13 @@ type decoder struct {
 
 	// progressive state
 	eobrun int
+
+	// colour is what the markers before the first scan say the components
+	// are; colourStated once an Adobe marker or the component ids have
+	// said so, which a later JFIF marker cannot overrule.
+	colour       Colour
+	colourStated bool
+	sawSOS       bool
 }
 
 // u16 reads a big-endian 16-bit value at p.
@@ -129,12 +140,11 @@ func (d *decoder) decode(headerOnly bool) error {
 			}
 			d.ri = int(seg[0])<<8 | int(seg[1])
 		case m == mSOS:
+			// With headerOnly, decode has returned at the frame header.
 			if !d.haveSOF {
 				return corrupt("SOS before frame header")
 			}
-			if headerOnly {
-				return corrupt("SOS before frame header")
-			}
+			d.sawSOS = true
 			if err := d.scan(seg); err != nil {
 				return err
 			}
@@ -146,8 +156,10 @@ func (d *decoder) decode(headerOnly bool) error {
 			return unsupported("hierarchical process (marker 0x%02X)", m)
 		case m == mSOF55 || m == mLSE:
 			return unsupported("JPEG-LS (marker 0x%02X)", m)
+		case m == mAPP0 || m == mAPP14:
+			d.parseColourMarker(m, seg)
 		case m == mJPG || (m >= 0xF0 && m <= 0xFD) || (m >= 0xE0 && m <= 0xEF) || m == 0xFE:
-			// APPn, COM, JPGn extensions: no bearing on the samples.
+			// Other APPn, COM, JPGn extensions: no bearing on the samples.
 		default:
 			return corrupt("unexpected marker 0x%02X", m)
 		}
@@ -189,6 +201,25 @@ func (d *decoder) segment() ([]byte, error) {
 	seg := d.data[d.pos+2 : d.pos+n]
 	d.pos += n
 	return seg, nil
+}
+
+// parseColourMarker notes what a JFIF APP0 or Adobe APP14 segment before
+// the first scan says about the colour of the components (see Colour).
+func (d *decoder) parseColourMarker(m byte, seg []byte) {
+	if d.sawSOS || d.colourStated {
+		return
+	}
+	switch {
+	case m == mAPP0 && bytes.HasPrefix(seg, []byte("JFIF\x00")):
+		d.colour = ColourYCbCr
+	case m == mAPP14 && bytes.HasPrefix(seg, []byte("Adobe")) && len(seg) >= 12:
+		// The transform flag is the last byte: 0 none (RGB), 1 YCbCr,
+		// 2 YCCK.
+		d.colour, d.colourStated = ColourYCbCr, true
+		if seg[11] == 0 {
+			d.colour = ColourRGB
+		}
+	}
 }
 
 func (d *decoder) allScanned() bool {
@@ -267,6 +298,9 @@ func (d *decoder) parseSOF(m byte, seg []byte) error {
 		}
 		d.hmax = max(d.hmax, c.h)
 		d.vmax = max(d.vmax, c.v)
+	}
+	if !d.colourStated && nf == 3 && d.comps[0].id == 'R' && d.comps[1].id == 'G' && d.comps[2].id == 'B' {
+		d.colour, d.colourStated = ColourRGB, true
 	}
 	samples := int64(d.width) * int64(d.height) * int64(nf)
 	if samples > MaxSamples {
@@ -459,7 +493,7 @@ func (d *decoder) image() (*Image, error) {
 		d.finishProgressive()
 	}
 	nc := len(d.comps)
-	img := &Image{Width: d.width, Height: d.height, Components: nc, Precision: d.precision}
+	img := &Image{Width: d.width, Height: d.height, Components: nc, Precision: d.precision, Colour: d.colour}
 	img.Pix = make([]uint16, d.width*d.height*nc)
 	for ci := range d.comps {
 		c := &d.comps[ci]

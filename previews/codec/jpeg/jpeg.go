@@ -61,7 +61,28 @@ type Image struct {
 	// Pix holds the samples interleaved (component fastest), row-major:
 	// Pix[(y*Width+x)*Components+c]. len(Pix) == Width*Height*Components.
 	Pix []uint16
+	// Colour is what the stream's own markers say its components are;
+	// the decoder does not act on it.
+	Colour Colour
 }
+
+// Colour is what a JPEG stream's markers, before its first scan, say its
+// three components are (PS3.5 8.2.1 defers to them): an Adobe APP14 marker
+// says so explicitly, component ids 'R','G','B' mean RGB, and failing both
+// a JFIF APP0 marker means YCbCr. The first explicit statement in the
+// stream wins.
+type Colour int
+
+// Colours a stream can state.
+const (
+	// ColourUnstated means no marker says what the components are.
+	ColourUnstated Colour = iota
+	// ColourRGB means the components are R, G and B.
+	ColourRGB
+	// ColourYCbCr means the components are Y, Cb and Cr (or, with an
+	// Adobe transform of 2, YCCK).
+	ColourYCbCr
+)
 
 // Config is what the frame header (SOF) says about a JPEG frame.
 type Config struct {

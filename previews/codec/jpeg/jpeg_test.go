@@ -531,3 +531,84 @@ func BenchmarkStdlibBaseline512(b *testing.B) {
 		}
 	}
 }
+
+// TestColour checks what Decode reports the markers before the first scan
+// say about three components: Adobe APP14 and 'R','G','B' component ids
+// are explicit and the first wins, JFIF APP0 means YCbCr unless one of
+// them says otherwise, and markers after the first scan count for nothing.
+func TestColour(t *testing.T) {
+	var buf bytes.Buffer
+	if err := stdjpeg.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 8, 8)), nil); err != nil {
+		t.Fatal(err)
+	}
+	plain := buf.Bytes() // image/jpeg writes neither APP0 nor APP14, ids 1, 2, 3
+	seg := func(m byte, payload string) []byte {
+		n := len(payload) + 2
+		return append([]byte{0xFF, m, byte(n >> 8), byte(n)}, payload...)
+	}
+	jfif := seg(0xE0, "JFIF\x00\x01\x02\x00\x00\x01\x00\x01\x00\x00")
+	adobe := func(transform byte) []byte { return seg(0xEE, "Adobe\x00\x64\x00\x00\x00\x00"+string(transform)) }
+	// withAfterSOI puts segments right after SOI; withBeforeEOI after the
+	// scan.
+	withAfterSOI := func(b []byte, segs ...[]byte) []byte {
+		out := append([]byte{}, b[:2]...)
+		for _, s := range segs {
+			out = append(out, s...)
+		}
+		return append(out, b[2:]...)
+	}
+	withBeforeEOI := func(b []byte, s []byte) []byte {
+		out := append([]byte{}, b[:len(b)-2]...)
+		return append(append(out, s...), 0xFF, 0xD9)
+	}
+	// rgbIDs renames the components 'R','G','B' in the frame and scan
+	// headers.
+	rgbIDs := func(b []byte) []byte {
+		out := bytes.Clone(b)
+		for i := 2; i+4 <= len(out) && out[i] == 0xFF; {
+			m, n := out[i+1], int(out[i+2])<<8|int(out[i+3])
+			switch m {
+			case 0xC0:
+				for c := range 3 {
+					out[i+4+6+3*c] = "RGB"[c]
+				}
+			case 0xDA:
+				for c := range 3 {
+					out[i+4+1+2*c] = "RGB"[c]
+				}
+				return out
+			}
+			i += 2 + n
+		}
+		t.Fatal("no scan header in image/jpeg's output")
+		return nil
+	}
+	tests := []struct {
+		name string
+		data []byte
+		want Colour
+	}{
+		{"no marker", plain, ColourUnstated},
+		{"JFIF", withAfterSOI(plain, jfif), ColourYCbCr},
+		{"Adobe no transform", withAfterSOI(plain, adobe(0)), ColourRGB},
+		{"Adobe YCbCr", withAfterSOI(plain, adobe(1)), ColourYCbCr},
+		{"Adobe YCCK", withAfterSOI(plain, adobe(2)), ColourYCbCr},
+		{"JFIF then Adobe no transform", withAfterSOI(plain, jfif, adobe(0)), ColourRGB},
+		{"Adobe YCbCr then JFIF", withAfterSOI(plain, adobe(1), jfif), ColourYCbCr},
+		{"short Adobe", withAfterSOI(plain, seg(0xEE, "Adobe\x00")), ColourUnstated},
+		{"RGB ids", rgbIDs(plain), ColourRGB},
+		{"JFIF then RGB ids", withAfterSOI(rgbIDs(plain), jfif), ColourRGB},
+		{"Adobe YCbCr then RGB ids", withAfterSOI(rgbIDs(plain), adobe(1)), ColourYCbCr},
+		{"Adobe after the scan", withBeforeEOI(plain, adobe(0)), ColourUnstated},
+	}
+	for _, tt := range tests {
+		img, err := Decode(tt.data)
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if img.Colour != tt.want {
+			t.Errorf("%s: colour %d, want %d", tt.name, img.Colour, tt.want)
+		}
+	}
+}
