@@ -7,14 +7,11 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-)
 
-// requirePeers reports whether missing peers must fail the test (CI).
-func requirePeers() bool { return os.Getenv("DICOMGATE_REQUIRE_PEERS") == "1" }
+	"dicomgate/dimse/dicomtest"
+)
 
 var seedEncodings = map[string]Encoding{
 	"explicit-le-undefined-seq.dset": {},
@@ -167,15 +164,20 @@ func TestFileMetaRoundTrip(t *testing.T) {
 	if got != m || off != int64(len(b)-10) {
 		t.Fatalf("got %+v at %d", got, off)
 	}
+	path := filepath.Join(t.TempDir(), "x.dcm")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadFileMetaFile(path); err != nil || got != m {
+		t.Fatalf("ReadFileMetaFile: %+v, %v", got, err)
+	}
 	if _, _, err := ReadFileMeta(bufio.NewReader(bytes.NewReader(b[:100]))); !errors.Is(err, ErrNotPart10) {
 		t.Fatalf("short file: %v", err)
 	}
 }
 
-// pydicomCorpus is the Debian python3-pydicom test corpus; dcmtkBroken lists
-// its files that are deliberately broken, with what the walker must say.
-const pydicomCorpus = "/usr/lib/python3/dist-packages/pydicom/data/test_files"
-
+// corpusExpect lists the files of the pydicom corpus that are deliberately
+// broken, with what the walker must say.
 var corpusExpect = map[string]error{
 	"MR_truncated.dcm":         ErrMalformed, // pixel data cut short
 	"rtplan_truncated.dcm":     ErrMalformed, // cut inside a sequence
@@ -197,18 +199,7 @@ var metaDisagrees = map[string]bool{"badVR.dcm": true, "rtdose.dcm": true, "rtdo
 // Instance UID of the data set equal to the meta header's, and the broken
 // ones fail with the expected error.
 func TestWalkCorpus(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(pydicomCorpus, "*.dcm"))
-	if len(files) == 0 {
-		if requirePeers() {
-			t.Fatal("pydicom corpus absent")
-		}
-		t.Skip("pydicom corpus absent (apt-get install python3-pydicom)")
-	}
-	if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
-		more, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "github.com/suyashkumar/dicom@v1.1.0/testdata/*.dcm"))
-		files = append(files, more...)
-	}
-	for _, f := range files {
+	for _, f := range dicomtest.CorpusFiles(t) {
 		name := filepath.Base(f)
 		t.Run(name, func(t *testing.T) {
 			fh, err := os.Open(f)
@@ -246,16 +237,15 @@ func TestWalkCorpus(t *testing.T) {
 // FuzzWalk walks arbitrary bytes in every encoding: errors are fine, panics
 // and unbounded work are not.
 func FuzzWalk(f *testing.F) {
-	i := 0
-	for name := range seedEncodings {
+	for name, enc := range seedEncodings {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(b, uint8(i))
-		i++
+		f.Add(b, encodingMode(enc))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, mode uint8) {
+		// The inverse of encodingMode.
 		enc := Encoding{Implicit: mode&1 != 0, BigEndian: mode&2 != 0, Deflated: mode&4 != 0}
 		s, err := Walk(bytes.NewReader(b), enc)
 		if err == nil && (s.HeaderLength < 0 || s.HeaderLength > int64(len(b)) || enc.Deflated && s.HeaderLength != 0) {
@@ -263,4 +253,20 @@ func FuzzWalk(f *testing.F) {
 		}
 		_, _, _ = ReadFileMeta(bufio.NewReader(bytes.NewReader(b)))
 	})
+}
+
+// encodingMode packs enc into FuzzWalk's mode byte, so each seed is walked
+// in its own encoding.
+func encodingMode(enc Encoding) uint8 {
+	var m uint8
+	if enc.Implicit {
+		m |= 1
+	}
+	if enc.BigEndian {
+		m |= 2
+	}
+	if enc.Deflated {
+		m |= 4
+	}
+	return m
 }

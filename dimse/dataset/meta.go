@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -108,6 +109,18 @@ func ReadFileMeta(r *bufio.Reader) (FileMeta, int64, error) {
 		return m, off, fmt.Errorf("%w: file meta information without transfer syntax", ErrMalformed)
 	}
 	return m, off, nil
+}
+
+// ReadFileMetaFile reads the file meta information of the Part 10 file at
+// path, as ReadFileMeta does.
+func ReadFileMetaFile(path string) (FileMeta, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return FileMeta{}, err
+	}
+	defer f.Close()
+	m, _, err := ReadFileMeta(bufio.NewReader(f))
+	return m, err
 }
 
 func isLongVR(vr string) bool {

@@ -129,6 +129,20 @@ func (w *walker) read(b []byte) error {
 	return err
 }
 
+// tag decodes the tag in the first four bytes of w.buf.
+func (w *walker) tag() uint32 {
+	return uint32(w.bo.Uint16(w.buf[0:]))<<16 | uint32(w.bo.Uint16(w.buf[2:]))
+}
+
+// itemHeader reads the tag and 4-byte length of an item or delimitation
+// (PS3.5 7.5), which have no VR in any encoding.
+func (w *walker) itemHeader() (tag, length uint32, err error) {
+	if err := w.read(w.buf[:8]); err != nil {
+		return 0, 0, err
+	}
+	return w.tag(), w.bo.Uint32(w.buf[4:8]), nil
+}
+
 func (w *walker) skip(n int64) error {
 	for n > 0 {
 		chunk := int(min(n, 1<<30))
@@ -166,7 +180,7 @@ func (w *walker) elements(end int64, undefined, top, implicit bool, depth int) e
 		if err := w.read(w.buf[:4]); err != nil {
 			return err
 		}
-		tag := uint32(w.bo.Uint16(w.buf[0:]))<<16 | uint32(w.bo.Uint16(w.buf[2:]))
+		tag := w.tag()
 		if top && w.stopAfter != 0 && tag > w.stopAfter {
 			return errStop
 		}
@@ -290,11 +304,10 @@ func (w *walker) sequence(end int64, undefined, implicit bool, depth int) error 
 			}
 			return nil
 		}
-		if err := w.read(w.buf[:8]); err != nil {
+		tag, length, err := w.itemHeader()
+		if err != nil {
 			return err
 		}
-		tag := uint32(w.bo.Uint16(w.buf[0:]))<<16 | uint32(w.bo.Uint16(w.buf[2:]))
-		length := w.bo.Uint32(w.buf[4:8])
 		switch tag {
 		case tagSeqDelimitation:
 			if !undefined {
@@ -328,11 +341,10 @@ func (w *walker) sequence(end int64, undefined, implicit bool, depth int) error 
 // (PS3.5 A.4).
 func (w *walker) encapsulated() error {
 	for {
-		if err := w.read(w.buf[:8]); err != nil {
+		tag, length, err := w.itemHeader()
+		if err != nil {
 			return err
 		}
-		tag := uint32(w.bo.Uint16(w.buf[0:]))<<16 | uint32(w.bo.Uint16(w.buf[2:]))
-		length := w.bo.Uint32(w.buf[4:8])
 		switch tag {
 		case tagSeqDelimitation:
 			return nil
