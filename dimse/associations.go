@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"dicomgate/dimse/ul"
 )
 
 // LiveAssociation is a snapshot of one established association, for
@@ -23,36 +25,51 @@ type LiveAssociation struct {
 // Its counter is the only thing the C-STORE path touches: an atomic add,
 // no lock.
 type liveAssociation struct {
+	a         *ul.Association // aborted when the server shuts down
 	info      AssociationInfo
 	since     time.Time
 	instances atomic.Int64
 }
 
-// stored counts one instance stored on the association. A nil receiver
-// counts nothing, so callers need no check.
-func (la *liveAssociation) stored() {
-	if la != nil {
-		la.instances.Add(1)
-	}
-}
+// stored counts one instance stored on the association.
+func (la *liveAssociation) stored() { la.instances.Add(1) }
 
-// liveAssociations is the set of a Server's established associations. Its
-// mutex is taken when an association starts and ends and when a snapshot
-// is made, never per message. The zero value is ready to use.
+// liveAssociations is the set of a Server's established associations: what
+// Associations lists and what shutdown aborts. Its mutex is taken when an
+// association starts and ends, when a snapshot is made and at shutdown,
+// never per message. The zero value is ready to use.
 type liveAssociations struct {
-	mu sync.Mutex
-	m  map[*liveAssociation]struct{}
+	mu     sync.Mutex
+	m      map[*liveAssociation]struct{}
+	closed bool // abortAll has run: no more associations
 }
 
-func (l *liveAssociations) add(info AssociationInfo) *liveAssociation {
-	la := &liveAssociation{info: info, since: time.Now()}
+// add records an established association; it reports false, recording
+// nothing, once abortAll has run, and the caller must then abort a itself.
+func (l *liveAssociations) add(a *ul.Association, info AssociationInfo) (*liveAssociation, bool) {
+	la := &liveAssociation{a: a, info: info, since: time.Now()}
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, false
+	}
 	if l.m == nil {
 		l.m = map[*liveAssociation]struct{}{}
 	}
 	l.m[la] = struct{}{}
-	l.mu.Unlock()
-	return la
+	return la, true
+}
+
+// abortAll aborts every association recorded and refuses later ones, so
+// that an association accepted just as the server stops does not keep it
+// waiting.
+func (l *liveAssociations) abortAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for la := range l.m {
+		go la.a.AbortAndClose()
+	}
 }
 
 func (l *liveAssociations) remove(la *liveAssociation) {

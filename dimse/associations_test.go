@@ -84,11 +84,27 @@ func TestAssociations(t *testing.T) {
 	}
 }
 
+// TestAssociationsAfterShutdown: once the server has aborted its
+// associations, one accepted a moment later is refused rather than left
+// running (Serve would wait for it).
+func TestAssociationsAfterShutdown(t *testing.T) {
+	var l liveAssociations
+	la, ok := l.add(nil, AssociationInfo{})
+	if !ok {
+		t.Fatal("association refused before shutdown")
+	}
+	l.remove(la) // abortAll would abort it, and there is no association behind
+	l.abortAll()
+	if la, ok := l.add(nil, AssociationInfo{}); ok || la != nil {
+		t.Fatal("association recorded after shutdown")
+	}
+}
+
 // BenchmarkLiveCount measures what the C-STORE path pays for the live
 // association counter.
 func BenchmarkLiveCount(b *testing.B) {
 	var l liveAssociations
-	la := l.add(AssociationInfo{CallingAETitle: "BENCH"})
+	la, _ := l.add(nil, AssociationInfo{CallingAETitle: "BENCH"})
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			la.stored()

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"dicomgate/dimse/dataset"
@@ -73,12 +74,10 @@ type Server struct {
 	// UL configures the upper layer (timeouts, maximum PDU length).
 	UL ul.Config
 
-	once   sync.Once
-	sem    chan struct{}
-	mu     sync.Mutex
-	active map[*ul.Association]struct{}
-	wg     sync.WaitGroup
-	live   liveAssociations // see associations.go
+	once sync.Once
+	sem  chan struct{}
+	wg   sync.WaitGroup
+	live liveAssociations // see associations.go
 }
 
 func (s *Server) init() {
@@ -88,7 +87,6 @@ func (s *Server) init() {
 			n = 32
 		}
 		s.sem = make(chan struct{}, n)
-		s.active = map[*ul.Association]struct{}{}
 		if s.Logger == nil {
 			s.Logger = slog.New(slog.DiscardHandler)
 		}
@@ -129,27 +127,26 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
+// isTemporary reports an accept error that passes once a connection
+// closes: the process or the system is out of file descriptors.
 func isTemporary(err error) bool {
-	// EMFILE and friends: accept fails until a connection closes.
-	return strings.Contains(err.Error(), "too many open files")
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 func (s *Server) shutdown() {
-	s.mu.Lock()
-	for a := range s.active {
-		go a.AbortAndClose()
-	}
-	s.mu.Unlock()
+	s.live.abortAll()
 	s.wg.Wait()
 }
 
 // ServeConn runs one association on conn and closes it. It never panics on
 // peer input; a panic in a Handler is recovered and aborts the association.
+// Once Serve has begun to shut down, an association is aborted as soon as
+// it is established.
 func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 	s.init()
 	log := s.Logger.With("peer", conn.RemoteAddr().String())
-	_, isTLS := conn.(*tls.Conn)
-	if tc, ok := conn.(*tls.Conn); ok {
+	tc, isTLS := conn.(*tls.Conn)
+	if isTLS {
 		_ = tc.SetDeadline(time.Now().Add(s.artim()))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			log.Warn("dicom tls handshake failed", "err", err)
@@ -185,18 +182,16 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 		log.Debug("association not established", "err", err)
 		return
 	}
-	s.mu.Lock()
-	s.active[a] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.active, a)
-		s.mu.Unlock()
-		a.Close()
-	}()
+	defer a.Close()
 	rq := a.Request()
 	info := AssociationInfo{CallingAETitle: rq.CallingAETitle, CalledAETitle: rq.CalledAETitle, RemoteAddr: conn.RemoteAddr(), TLS: isTLS}
-	la := s.live.add(info)
+	la, ok := s.live.add(a, info)
+	if !ok {
+		// Accepted while the server shut down: abortAll has already run.
+		log.Info("association aborted: server shutting down")
+		a.AbortAndClose()
+		return
+	}
 	defer s.live.remove(la)
 	log = log.With("calling", info.CallingAETitle)
 	log.Debug("association accepted", "contexts", len(accepted))
