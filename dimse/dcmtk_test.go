@@ -6,13 +6,11 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
-	"encoding/binary"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,16 +25,11 @@ import (
 // behave like. Every DCMTK process runs with TCP_NODELAY=1 (without it each
 // round trip stalls on Nagle's algorithm).
 
-// tool returns the path of a DCMTK binary, skipping the test when it is
-// absent (failing instead when DICOMGATE_REQUIRE_PEERS=1).
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	return dicomtest.LookPath(t, name)
-}
-
+// dcmtk runs the DCMTK program name, skipping the test when it is absent
+// (failing instead when DICOMGATE_REQUIRE_PEERS=1).
 func dcmtk(t *testing.T, name string, args ...string) (string, error) {
 	t.Helper()
-	out, err := dicomtest.Command(tool(t, name), args...).CombinedOutput()
+	out, err := dicomtest.Command(dicomtest.LookPath(t, name), args...).CombinedOutput()
 	return string(out), err
 }
 
@@ -54,7 +47,7 @@ func hostPort(t *testing.T, addr string) (string, string) {
 // returns its address and output directory.
 func startStorescp(t *testing.T) (string, string) {
 	t.Helper()
-	bin := tool(t, "storescp")
+	bin := dicomtest.LookPath(t, "storescp")
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,8 +55,7 @@ func startStorescp(t *testing.T) (string, string) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	cmd := exec.Command(bin, "-aet", "STORESCP", "+B", "+xa", "-od", dir, strconv.Itoa(port))
-	cmd.Env = append(os.Environ(), "TCP_NODELAY=1")
+	cmd := dicomtest.Command(bin, "-aet", "STORESCP", "+B", "+xa", "-od", dir, strconv.Itoa(port))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -118,13 +110,6 @@ var storescuOption = map[string]string{
 	dataset.RLELossless:                    "-xr",
 }
 
-// corpusFiles returns the suyashkumar/dicom test data and the Debian
-// pydicom corpus.
-func corpusFiles(t *testing.T) []string {
-	t.Helper()
-	return dicomtest.CorpusFiles(t)
-}
-
 // storescuRefuses lists the corpus files storescu itself does not send
 // (so there is nothing to compare), with the reason. The test checks that
 // storescu fails on them against the reference storescp too.
@@ -167,7 +152,7 @@ func TestDCMTKEchoscu(t *testing.T) {
 // reference; TestClientToStorescp and the send/serve test in cmd/dicomgate
 // check originals byte for byte.)
 func TestDCMTKStorescuCorpus(t *testing.T) {
-	files := corpusFiles(t)
+	files := dicomtest.CorpusFiles(t)
 	ts := startServer(t, nil)
 	scpAddr, scpDir := startStorescp(t)
 	h, p := hostPort(t, ts.addr)
@@ -177,7 +162,7 @@ func TestDCMTKStorescuCorpus(t *testing.T) {
 		name := filepath.Base(f)
 		t.Run(name, func(t *testing.T) {
 			args := []string{"-aec", "DICOMGATE"}
-			if m, err := readMeta(f); err == nil {
+			if m, err := dataset.ReadFileMetaFile(f); err == nil {
 				if opt := storescuOption[m.TransferSyntaxUID]; opt != "" {
 					args = append(args, opt)
 				}
@@ -220,7 +205,7 @@ func TestDCMTKStorescuCorpus(t *testing.T) {
 				t.Fatalf("data set differs from storescp's bit-preserved copy (%d vs %d bytes)", len(got), len(want))
 			}
 			stored++
-			if _, err := readMeta(f); err == nil && bytes.Equal(got, part10DataSet(t, f)) {
+			if _, err := dataset.ReadFileMetaFile(f); err == nil && bytes.Equal(got, part10DataSet(t, f)) {
 				identical++
 			}
 		})
@@ -235,16 +220,6 @@ func TestDCMTKStorescuCorpus(t *testing.T) {
 	}
 }
 
-func readMeta(path string) (dataset.FileMeta, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return dataset.FileMeta{}, err
-	}
-	defer f.Close()
-	m, _, err := dataset.ReadFileMeta(bufio.NewReader(f))
-	return m, err
-}
-
 func onlyFile(t *testing.T, dir string) string {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dir, "*"))
@@ -256,7 +231,7 @@ func onlyFile(t *testing.T, dir string) string {
 
 func uidOfStorescpFile(t *testing.T, path string) string {
 	t.Helper()
-	m, err := readMeta(path)
+	m, err := dataset.ReadFileMetaFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +242,7 @@ func uidOfStorescpFile(t *testing.T, path string) string {
 // announcing a 4096-byte receive PDU, and restricted to 4096-byte send PDUs:
 // the stored data sets must equal those of a default-PDU run.
 func TestDCMTKPDUSizes(t *testing.T) {
-	files := corpusFiles(t)[:6] // suyashkumar/dicom 1.dcm..6.dcm
+	files := dicomtest.CorpusFiles(t)[:6] // suyashkumar/dicom 1.dcm..6.dcm
 	var reference map[string][]byte
 	for _, mode := range [][]string{nil, {"-pdu", "4096"}, {"--max-send-pdu", "4096"}} {
 		t.Run(strings.Join(append([]string{"default"}, mode...), " "), func(t *testing.T) {
@@ -302,7 +277,7 @@ func TestDCMTKPDUSizes(t *testing.T) {
 // release; what was acknowledged stays, nothing partial is left, and the
 // server keeps serving.
 func TestDCMTKStorescuAbort(t *testing.T) {
-	files := corpusFiles(t)[:3]
+	files := dicomtest.CorpusFiles(t)[:3]
 	ts := startServer(t, nil)
 	h, p := hostPort(t, ts.addr)
 	if out, err := dcmtk(t, "storescu", append([]string{"--abort", "-aec", "DICOMGATE", h, p}, files...)...); err != nil {
@@ -319,12 +294,12 @@ func TestDCMTKStorescuAbort(t *testing.T) {
 // bit-preserving storescp: what storescp received must be the original data
 // set, byte for byte.
 func TestClientToStorescp(t *testing.T) {
-	files := corpusFiles(t)
+	files := dicomtest.CorpusFiles(t)
 	scpAddr, scpDir := startStorescp(t)
 	sent := 0
 	for _, f := range files {
 		name := filepath.Base(f)
-		m, err := readMeta(f)
+		m, err := dataset.ReadFileMetaFile(f)
 		if err != nil || storescuRefuses[name] != "" {
 			continue // no meta header or no SOP UIDs: nothing to send
 		}
@@ -374,8 +349,6 @@ func TestClientToStorescp(t *testing.T) {
 		t.Fatalf("only %d files sent", sent)
 	}
 }
-
-var _ = binary.LittleEndian
 
 // TestDCMTKTLS runs DCMTK's echoscu and storescu against the server behind
 // DICOM TLS (PS3.15 B.1, DCMTK's default BCP 195 profile) that requires and
@@ -437,7 +410,10 @@ func TestDCMTKTLS(t *testing.T) {
 		t.Fatal("data set stored over TLS differs from storescp's bit-preserved copy of the same sending")
 	}
 
-	for _, tc := range []struct {
+	if n := ts.log.count(handshakeFailed); n != 0 {
+		t.Fatalf("%d handshakes of the trusted client failed", n)
+	}
+	for i, tc := range []struct {
 		name string
 		args []string
 	}{
@@ -449,6 +425,8 @@ func TestDCMTKTLS(t *testing.T) {
 			t.Errorf("echoscu with %s got through:\n%s", tc.name, out)
 		}
 		t.Logf("%s: %s", tc.name, strings.TrimSpace(out))
+		// Refused by the server's handshake, not failing on its own.
+		ts.log.waitLogged(t, handshakeFailed, i+1)
 	}
 	if out, err := dcmtk(t, "echoscu", append(append([]string{"-aec", "DICOMGATE"}, trusted...), h, p)...); err != nil {
 		t.Fatalf("listener stopped serving after refused handshakes: %v\n%s", err, out)

@@ -12,11 +12,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,23 +38,32 @@ type testServer struct {
 	addr  string
 	spool *spool.Spool
 	srv   *Server
+	log   *logRecorder // what srv logs, unless configure set another Logger
 }
 
 // startServer runs a Server on 127.0.0.1:0 until the test ends.
 func startServer(t *testing.T, configure func(*Server)) *testServer {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveOn(t, ln, configure)
+}
+
+// serveOn runs a Server, storing into its own spool, on ln until the test
+// ends, then checks that Serve returned without error.
+func serveOn(t *testing.T, ln net.Listener, configure func(*Server)) *testServer {
+	t.Helper()
 	sp, err := spool.Open(t.TempDir(), ImplementationClassUID, ImplementationVersionName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &Server{AETitle: "DICOMGATE", Handler: SpoolHandler(sp),
+	rec := &logRecorder{}
+	srv := &Server{AETitle: "DICOMGATE", Handler: SpoolHandler(sp), Logger: slog.New(rec),
 		UL: ul.Config{ARTIMTimeout: 500 * time.Millisecond, IdleTimeout: 5 * time.Second}}
 	if configure != nil {
 		configure(srv)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -63,7 +74,53 @@ func startServer(t *testing.T, configure func(*Server)) *testServer {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &testServer{addr: ln.Addr().String(), spool: sp, srv: srv}
+	return &testServer{addr: ln.Addr().String(), spool: sp, srv: srv, log: rec}
+}
+
+// logRecorder is a slog.Handler that keeps the messages logged.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+var _ slog.Handler = (*logRecorder)(nil)
+
+func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, rec.Message)
+	return nil
+}
+
+func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+
+func (r *logRecorder) WithGroup(string) slog.Handler { return r }
+
+func (r *logRecorder) count(msg string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.msgs {
+		if m == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// waitLogged waits until msg has been logged n times in all: the server logs
+// after it has answered the peer, so an instant after the peer gives up.
+func (r *logRecorder) waitLogged(t *testing.T, msg string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for r.count(msg) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q logged %d times, want %d", msg, r.count(msg), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func seedDataSet(t testing.TB, name string) []byte {
@@ -145,7 +202,7 @@ func TestStoreEveryEncoding(t *testing.T) {
 			if err := c.Store(context.Background(), seedClass, seedInstance, tsUID, bytes.NewReader(ds), int64(len(ds))); err != nil {
 				t.Fatal(err)
 			}
-			got := storedDataSet(t, ts.spool.PathOf(seedInstance))
+			got := part10DataSet(t, ts.spool.PathOf(seedInstance))
 			if !bytes.Equal(got, ds) {
 				t.Fatal("stored data set differs")
 			}
@@ -154,30 +211,6 @@ func TestStoreEveryEncoding(t *testing.T) {
 			}
 		})
 	}
-}
-
-func storedDataSet(t *testing.T, path string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var hdr [144]byte
-	if _, err := io.ReadFull(f, hdr[:]); err != nil {
-		t.Fatal(err)
-	}
-	if string(hdr[128:132]) != "DICM" {
-		t.Fatal("no DICM prefix")
-	}
-	if _, err := f.Seek(144+int64(binary.LittleEndian.Uint32(hdr[140:])), 0); err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestStoreStatuses(t *testing.T) {
@@ -309,6 +342,8 @@ func TestRejections(t *testing.T) {
 			held = c
 		} else if time.Now().After(deadline) {
 			t.Fatal(err)
+		} else {
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	wantRJ(try("MODALITY", "DICOMGATE"), 2, 3, 2)
@@ -357,17 +392,18 @@ func TestHostileInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		name      string
-		send      [][]byte
-		wantAbort bool
+		name       string
+		send       [][]byte
+		closeWrite bool // the peer closes its side after sending
+		wantAbort  bool
 	}{
-		{"unknown PDU type", [][]byte{append(pduHeader(0x55, 4), 0, 0, 0, 0)}, true},
-		{"length claiming gigabytes", [][]byte{pduHeader(0x01, 0xFFFFFFF0)}, true},
-		{"P-DATA claiming gigabytes after association", [][]byte{rq, pduHeader(0x04, 0xF0000000)}, true},
-		{"truncated PDU", [][]byte{rq[:40]}, false},
-		{"dropped mid-PDV", [][]byte{rq, storeCommandPDU(t), pduHeader(0x04, 8192+6), {0, 0, 0x20, 0x02, 1, 0}, make([]byte, 1000)}, false},
-		{"malformed associate RQ", [][]byte{append(pduHeader(0x01, 70), make([]byte, 70)...)}, true},
-		{"silent connection", nil, false},
+		{"unknown PDU type", [][]byte{append(pduHeader(0x55, 4), 0, 0, 0, 0)}, false, true},
+		{"length claiming gigabytes", [][]byte{pduHeader(0x01, 0xFFFFFFF0)}, false, true},
+		{"P-DATA claiming gigabytes after association", [][]byte{rq, pduHeader(0x04, 0xF0000000)}, false, true},
+		{"truncated PDU", [][]byte{rq[:40]}, true, false},
+		{"dropped mid-PDV", [][]byte{rq, storeCommandPDU(t), pduHeader(0x04, 8192+6), {0, 0, 0x20, 0x02, 1, 0}, make([]byte, 1000)}, true, false},
+		{"malformed associate RQ", [][]byte{append(pduHeader(0x01, 70), make([]byte, 70)...)}, false, true},
+		{"silent connection", nil, false, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -379,7 +415,7 @@ func TestHostileInput(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if c.name == "truncated PDU" || c.name == "dropped mid-PDV" {
+			if c.closeWrite {
 				_ = conn.(*net.TCPConn).CloseWrite()
 			}
 			got := readUntilClosed(t, conn)
@@ -494,11 +530,10 @@ func TestServerReleaseAndShutdown(t *testing.T) {
 	}
 }
 
-// tlsServer is a server behind DICOM TLS that requires client
-// certificates signed by its CA, storing into its own spool.
+// tlsServer is a test server behind DICOM TLS that requires client
+// certificates signed by its CA.
 type tlsServer struct {
-	addr   string
-	spool  *spool.Spool
+	*testServer
 	sawTLS atomic.Bool // the last C-STORE's association ran over TLS
 }
 
@@ -507,16 +542,6 @@ type tlsServer struct {
 func startTLSServer(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) *tlsServer {
 	t.Helper()
 	serverCert, serverKey := newCert(t, "127.0.0.1", ca, caKey)
-	sp, err := spool.Open(t.TempDir(), ImplementationClassUID, ImplementationVersionName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &tlsServer{spool: sp}
-	srv := &Server{AETitle: "DICOMGATE", Handler: HandlerFunc(func(ctx context.Context, req *StoreRequest, r io.Reader) error {
-		ts.sawTLS.Store(req.Association.TLS)
-		_, err := sp.Put(ctx, SpoolInstance(req), r)
-		return err
-	})}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
@@ -525,12 +550,22 @@ func startTLSServer(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey)
 	}
 	ln := tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{serverCert.Raw}, PrivateKey: serverKey}},
 		ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = srv.Serve(ctx, ln) }()
-	ts.addr = ln.Addr().String()
+	ts := &tlsServer{}
+	ts.testServer = serveOn(t, ln, func(s *Server) {
+		// The default timeouts: the ARTIM timeout also bounds the TLS
+		// handshake, which a loaded machine may take a while to finish.
+		s.UL = ul.Config{}
+		store := s.Handler
+		s.Handler = HandlerFunc(func(ctx context.Context, req *StoreRequest, r io.Reader) error {
+			ts.sawTLS.Store(req.Association.TLS)
+			return store.Store(ctx, req, r)
+		})
+	})
 	return ts
 }
+
+// handshakeFailed is what the server logs when a TLS handshake fails.
+const handshakeFailed = "dicom tls handshake failed"
 
 // TestTLS runs the server behind DICOM TLS requiring client certificates.
 func TestTLS(t *testing.T) {
@@ -559,6 +594,7 @@ func TestTLS(t *testing.T) {
 	if _, err := Dial(ctx, ts.addr, ClientConfig{CalledAETitle: "DICOMGATE", TLS: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}, props); err == nil {
 		t.Fatal("association without client certificate succeeded")
 	}
+	ts.log.waitLogged(t, handshakeFailed, 1)
 }
 
 func newCert(t *testing.T, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
