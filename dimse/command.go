@@ -46,8 +46,6 @@ type Command struct {
 	AffectedSOPInstanceUID    string // (0000,1000)
 	MoveOriginatorAETitle     string // (0000,1030)
 	MoveOriginatorMessageID   uint16 // (0000,1031)
-
-	hasMessageID bool
 }
 
 // IsResponse reports whether the command field is a response.
@@ -145,7 +143,6 @@ func DecodeCommand(b []byte) (*Command, error) {
 			sawField = true
 		case 0x0110:
 			c.MessageID, err = u16()
-			c.hasMessageID = true
 		case 0x0120:
 			c.MessageIDBeingRespondedTo, err = u16()
 		case 0x0700:

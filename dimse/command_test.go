@@ -42,10 +42,8 @@ func TestDecodeCapturedCommands(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := want[name]
-			w.hasMessageID = c.hasMessageID
-			if *c != w {
-				t.Fatalf("got %+v\nwant %+v", *c, w)
+			if w := want[name]; *c != w {
+				t.Fatalf("got %+v\nwant %+v", *c, want[name])
 			}
 			// Our encoding of what we decoded decodes to the same command.
 			c2, err := DecodeCommand(c.Encode())

@@ -37,23 +37,15 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{r: r, MaxPDataLength: DefaultMaxPDataPDU, MaxAssociateLength: DefaultMaxAssociatePDU}
 }
 
-// ReadHeader reads only the 6-byte PDU header. It returns io.EOF when the
-// stream ends cleanly before the first byte.
-func (rd *Reader) ReadHeader() (Type, uint32, error) {
-	if _, err := io.ReadFull(rd.r, rd.hdr[:]); err != nil {
-		return 0, 0, err
-	}
-	return Type(rd.hdr[0]), binary.BigEndian.Uint32(rd.hdr[2:]), nil
-}
-
-// Read reads and decodes the next PDU. An unknown PDU type yields an error
+// Read reads and decodes the next PDU. It returns io.EOF when the stream
+// ends cleanly before the first byte. An unknown PDU type yields an error
 // wrapping ErrUnknownType, a length over the limits one wrapping ErrTooLong;
 // in both cases the body is not read and the stream is unusable.
 func (rd *Reader) Read() (PDU, error) {
-	t, n, err := rd.ReadHeader()
-	if err != nil {
+	if _, err := io.ReadFull(rd.r, rd.hdr[:]); err != nil {
 		return nil, err
 	}
+	t, n := Type(rd.hdr[0]), binary.BigEndian.Uint32(rd.hdr[2:])
 	var limit uint32
 	switch t {
 	case TypePDataTF:
@@ -250,16 +242,12 @@ func decodeAssociateRQ(body []byte) (*AssociateRQ, error) {
 	if err != nil {
 		return nil, err
 	}
-	rq := &AssociateRQ{ProtocolVersion: c.version, CalledAETitle: c.called, CallingAETitle: c.calling,
-		ApplicationContext: c.appCtx, UserInformation: c.userInfo}
-	for _, it := range c.pcItems {
-		pc, err := ParsePresentationContextRQ(it.data)
-		if err != nil {
-			return nil, err
-		}
-		rq.PresentationContexts = append(rq.PresentationContexts, pc)
+	pcs, err := parseEach(c.pcItems, ParsePresentationContextRQ)
+	if err != nil {
+		return nil, err
 	}
-	return rq, nil
+	return &AssociateRQ{ProtocolVersion: c.version, CalledAETitle: c.called, CallingAETitle: c.calling,
+		ApplicationContext: c.appCtx, PresentationContexts: pcs, UserInformation: c.userInfo}, nil
 }
 
 func decodeAssociateAC(body []byte) (*AssociateAC, error) {
@@ -267,16 +255,25 @@ func decodeAssociateAC(body []byte) (*AssociateAC, error) {
 	if err != nil {
 		return nil, err
 	}
-	ac := &AssociateAC{ProtocolVersion: c.version, CalledAETitle: c.called, CallingAETitle: c.calling,
-		ApplicationContext: c.appCtx, UserInformation: c.userInfo}
-	for _, it := range c.pcItems {
-		pc, err := ParsePresentationContextAC(it.data)
+	pcs, err := parseEach(c.pcItems, ParsePresentationContextAC)
+	if err != nil {
+		return nil, err
+	}
+	return &AssociateAC{ProtocolVersion: c.version, CalledAETitle: c.called, CallingAETitle: c.calling,
+		ApplicationContext: c.appCtx, PresentationContexts: pcs, UserInformation: c.userInfo}, nil
+}
+
+// parseEach parses the body of every item with parse.
+func parseEach[T any](items []item, parse func([]byte) (T, error)) ([]T, error) {
+	out := make([]T, 0, len(items))
+	for _, it := range items {
+		v, err := parse(it.data)
 		if err != nil {
 			return nil, err
 		}
-		ac.PresentationContexts = append(ac.PresentationContexts, pc)
+		out = append(out, v)
 	}
-	return ac, nil
+	return out, nil
 }
 
 // ParsePresentationContextRQ parses the body of a presentation context item

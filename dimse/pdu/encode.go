@@ -3,7 +3,6 @@ package pdu
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 )
 
 // Encode returns the wire form of p, header included.
@@ -64,16 +63,6 @@ func Encode(p PDU) ([]byte, error) {
 	out[0] = byte(p.Type())
 	binary.BigEndian.PutUint32(out[2:], uint32(len(body)))
 	return append(out, body...), nil
-}
-
-// Write encodes p and writes it to w in one call.
-func Write(w io.Writer, p PDU) error {
-	b, err := Encode(p)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
 }
 
 // MessageControlHeader returns the message control header byte of a PDV

@@ -162,18 +162,11 @@ func (a *Association) State() State {
 	return a.state
 }
 
-// RemoteAddr returns the peer's transport address.
-func (a *Association) RemoteAddr() net.Addr { return a.conn.RemoteAddr() }
-
 // Request returns the A-ASSOCIATE-RQ of the association.
 func (a *Association) Request() *pdu.AssociateRQ { return a.rq }
 
 // Accepted returns the A-ASSOCIATE-AC of the association.
 func (a *Association) Accepted() *pdu.AssociateAC { return a.ac }
-
-// PeerMaxPDULength returns the maximum P-DATA-TF length the peer accepts
-// (0: unlimited).
-func (a *Association) PeerMaxPDULength() uint32 { return a.peerMax }
 
 // event runs one transition of the state table. It returns the action taken
 // and, for indications that end or fail the association, an error.
@@ -235,12 +228,11 @@ func (a *Association) do(act Action, ev Event, in input) error {
 		a.state = Sta13
 		a.startARTIM()
 		return a.sendPDU(in.rj)
-	case DT1, AR7:
-		if act == DT1 {
-			a.state = Sta6
-		} else {
-			a.state = Sta8
-		}
+	case DT1:
+		a.state = Sta6
+		return a.writeRaw(in.out)
+	case AR7:
+		a.state = Sta8
 		return a.writeRaw(in.out)
 	case DT2:
 		a.state = Sta6
@@ -303,8 +295,9 @@ func (a *Association) do(act Action, ev Event, in input) error {
 	case AA8:
 		a.state = Sta13
 		a.startARTIM()
-		werr := a.sendPDU(&pdu.Abort{Source: pdu.AbortServiceProvider, Reason: in.diag})
-		_ = werr // the A-P-ABORT indication below is what the user needs
+		// A failed send changes nothing: the A-P-ABORT indication below is
+		// what the user needs.
+		_ = a.sendPDU(&pdu.Abort{Source: pdu.AbortServiceProvider, Reason: in.diag})
 		return &AbortError{Source: pdu.AbortServiceProvider, Reason: in.diag, Local: true, Err: in.err}
 	}
 	return nil
@@ -396,7 +389,6 @@ func Request(ctx context.Context, dial func(context.Context) (net.Conn, error), 
 	if rq.UserInformation.MaxLength == 0 {
 		rq.UserInformation.MaxLength = a.cfg.MaxPDULength
 	}
-	a.rd.MaxPDataLength = rq.UserInformation.MaxLength
 	if _, err := a.event(Evt1, input{}); err != nil {
 		return nil, err
 	}
@@ -451,16 +443,12 @@ func (a *Association) readPDU() (pdu.PDU, error) {
 // timeout on an established association is an abort request (Evt15), any
 // other error is the transport closing (Evt17).
 func (a *Association) fail(err error) error {
-	switch {
-	case errors.Is(err, pdu.ErrUnknownType):
-		_, e := a.event(Evt19, input{err: err, diag: pdu.AbortUnrecognizedPDU})
+	if diag, ok := invalidPDU(err); ok {
+		_, e := a.event(Evt19, input{err: err, diag: diag})
 		a.discardUntilClosed()
 		return orErr(e, err)
-	case errors.Is(err, pdu.ErrMalformed), errors.Is(err, pdu.ErrTooLong):
-		_, e := a.event(Evt19, input{err: err, diag: pdu.AbortInvalidPDUParameterValue})
-		a.discardUntilClosed()
-		return orErr(e, err)
-	case errors.Is(err, os.ErrDeadlineExceeded):
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
 		st := a.State()
 		if st == Sta2 || st == Sta13 {
 			// ARTIM already owns these states; let it close.
@@ -473,6 +461,18 @@ func (a *Association) fail(err error) error {
 	}
 	_, e := a.event(Evt17, input{err: err})
 	return orErr(e, ErrClosed)
+}
+
+// invalidPDU reports whether a read error is an unrecognised or invalid PDU
+// (Evt19), and the A-ABORT reason that answers it.
+func invalidPDU(err error) (pdu.AbortReason, bool) {
+	switch {
+	case errors.Is(err, pdu.ErrUnknownType):
+		return pdu.AbortUnrecognizedPDU, true
+	case errors.Is(err, pdu.ErrMalformed), errors.Is(err, pdu.ErrTooLong):
+		return pdu.AbortInvalidPDUParameterValue, true
+	}
+	return 0, false
 }
 
 func orErr(e, fallback error) error {
@@ -518,8 +518,8 @@ func (a *Association) waitClosed() {
 		_ = a.conn.SetReadDeadline(time.Time{})
 		p, err := a.rd.Read()
 		if err != nil {
-			if errors.Is(err, pdu.ErrUnknownType) || errors.Is(err, pdu.ErrMalformed) || errors.Is(err, pdu.ErrTooLong) {
-				_, _ = a.event(Evt19, input{diag: pdu.AbortInvalidPDUParameterValue})
+			if diag, ok := invalidPDU(err); ok {
+				_, _ = a.event(Evt19, input{diag: diag})
 				a.discardUntilClosed()
 				continue
 			}
@@ -668,9 +668,7 @@ func (a *Association) Close() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.stopARTIM()
-	if a.conn != nil {
-		a.closeTransport()
-	}
+	a.closeTransport()
 	a.state = Sta1
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"slices"
 	"sync"
@@ -350,5 +349,3 @@ func checkTail(t *testing.T, r *recorder, want ...string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
-var _ = io.EOF
