@@ -281,7 +281,8 @@ func (s *Spool) Put(ctx context.Context, in Instance, r io.Reader) (st Stored, e
 		// No placeholder either: an unmarked file is one whose data was
 		// synced before its name.
 		_ = unix.Fremovexattr(int(f.Fd()), markAttr)
-		if err := s.syncData(f); err != nil {
+		// fdatasync: the data and the size needed to read it.
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
 			return Stored{}, fmt.Errorf("spool: syncing %s: %w", in.SOPInstanceUID, err)
 		}
 	}
@@ -416,11 +417,6 @@ func (s *Spool) replaceUnverified(f *os.File, tmpName, final string) (bool, erro
 		return false, err
 	}
 	return true, nil
-}
-
-// syncData makes the file's data (and the size needed to read it) durable.
-func (s *Spool) syncData(f *os.File) error {
-	return unix.Fdatasync(int(f.Fd()))
 }
 
 // syncFileAndDir syncs the published file and its directory at the same
