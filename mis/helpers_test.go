@@ -108,7 +108,7 @@ func (s synth) write(t testing.TB, dir string) string {
 	add(tag.Modality, s.modality)
 	add(tag.InstitutionName, s.institution)
 	add(tag.ReferringPhysicianName, s.referring)
-	add(tagTimezoneOffset, s.tz)
+	add(tag.TimezoneOffsetFromUTC, s.tz)
 	add(tag.StudyDescription, s.studyDesc)
 	add(tag.SeriesDescription, s.seriesDesc)
 	add(tag.PatientName, s.patient)
@@ -117,7 +117,7 @@ func (s synth) write(t testing.TB, dir string) string {
 	add(tag.SeriesInstanceUID, s.series)
 	add(tag.SeriesNumber, s.seriesNo)
 	add(tag.InstanceNumber, s.instNo)
-	add(tagReasonForStudy, s.reason)
+	add(tag.ReasonForStudy, s.reason)
 	if len(s.keyImages) > 0 {
 		title := s.kosTitle
 		if title == "" {
@@ -143,7 +143,7 @@ func (s synth) write(t testing.TB, dir string) string {
 		}
 		els = append(els,
 			el(t, tag.ValueType, []string{"CONTAINER"}),
-			el(t, tagEvidence, [][]*dicom.Element{{
+			el(t, tag.CurrentRequestedProcedureEvidenceSequence, [][]*dicom.Element{{
 				el(t, tag.StudyInstanceUID, []string{s.study}),
 				el(t, tag.ReferencedSeriesSequence, [][]*dicom.Element{{
 					el(t, tag.SeriesInstanceUID, []string{s.series}),
@@ -152,7 +152,7 @@ func (s synth) write(t testing.TB, dir string) string {
 			}}),
 		)
 		if !s.evidenceOnly {
-			els = append(els, el(t, tagContentSequence, content))
+			els = append(els, el(t, tag.ContentSequence, content))
 		}
 	}
 	if s.pixels {

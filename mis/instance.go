@@ -3,6 +3,7 @@ package mis
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -57,46 +58,27 @@ type Instance struct {
 	KeyImages []string `json:"keyImages,omitempty"`
 }
 
-// Tags read from headers.
-var (
-	tagStudyInstanceUID  = tag.StudyInstanceUID
-	tagSeriesInstanceUID = tag.SeriesInstanceUID
-	tagReasonForStudy    = tag.Tag{Group: 0x0032, Element: 0x1030}
-	tagReasonRequested   = tag.Tag{Group: 0x0040, Element: 0x1002}
-	tagTimezoneOffset    = tag.Tag{Group: 0x0008, Element: 0x0201}
-	tagIssuerOfPatientID = tag.Tag{Group: 0x0010, Element: 0x0021}
-	tagAcquisitionDT     = tag.Tag{Group: 0x0008, Element: 0x002A}
-	tagConceptName       = tag.Tag{Group: 0x0040, Element: 0xA043}
-	tagContentSequence   = tag.Tag{Group: 0x0040, Element: 0xA730}
-	tagValueType         = tag.Tag{Group: 0x0040, Element: 0xA040}
-	tagEvidence          = tag.Tag{Group: 0x0040, Element: 0xA375}
-	tagRefSeries         = tag.Tag{Group: 0x0008, Element: 0x1115}
-	tagRefSOP            = tag.Tag{Group: 0x0008, Element: 0x1199}
-	tagRefSOPInstance    = tag.Tag{Group: 0x0008, Element: 0x1155}
-	tagCodeValue         = tag.Tag{Group: 0x0008, Element: 0x0100}
-	tagFloatPixelData    = tag.Tag{Group: 0x7FE0, Element: 0x0008}
-	tagDoublePixelData   = tag.Tag{Group: 0x7FE0, Element: 0x0009}
-)
-
 // textTags are the values decoded with Specific Character Set; the rest of
 // what an MIS uses is in the default repertoire (UI, CS, DA, TM, IS).
 var textTags = map[tag.Tag]bool{
-	tag.PatientName:            true,
-	tag.PatientID:              true,
-	tagIssuerOfPatientID:       true,
-	tag.ReferringPhysicianName: true,
-	tag.StudyDescription:       true,
-	tag.SeriesDescription:      true,
-	tag.InstitutionName:        true,
-	tag.AccessionNumber:        true,
-	tagReasonForStudy:          true,
-	tagReasonRequested:         true,
+	tag.PatientName:                    true,
+	tag.PatientID:                      true,
+	tag.IssuerOfPatientID:              true,
+	tag.ReferringPhysicianName:         true,
+	tag.StudyDescription:               true,
+	tag.SeriesDescription:              true,
+	tag.InstitutionName:                true,
+	tag.AccessionNumber:                true,
+	tag.ReasonForStudy:                 true,
+	tag.ReasonForTheRequestedProcedure: true,
 }
 
 // Key Object Selection.
 const (
 	kosSOPClass = "1.2.840.10008.5.1.4.1.1.88.59"
 	deflatedTS  = "1.2.840.10008.1.2.1.99"
+	// explicitBigEndianTS is the retired Explicit VR Big Endian syntax.
+	explicitBigEndianTS = "1.2.840.10008.1.2.2"
 	// maxKeyImages bounds the references taken from one KOS document.
 	maxKeyImages = 10000
 	// maxSeqDepth bounds recursion into nested content items.
@@ -135,8 +117,8 @@ const (
 )
 
 // Read parses a DICOM Part 10 stream (size bytes, or until EOF when size < 0)
-// with suyashkumar/dicom, skipping pixel data and stopping at it, and
-// extracts the Instance. Unlike FromDataset it decodes text values from
+// with suyashkumar/dicom up to the pixel data, which it does not read (the
+// next tag is read ahead of the parser), and extracts the Instance. Unlike FromDataset it decodes text values from
 // their raw bytes with Charset, so every Specific Character Set, including
 // ISO 2022 code extensions, comes out right. For the deflated transfer
 // syntax the raw bytes are not at hand and Read falls back to FromDataset's
@@ -159,10 +141,23 @@ func Read(r io.Reader, size int64) (inst Instance, err error) {
 		return Instance{}, fmt.Errorf("%w: %v", ErrHeader, err)
 	}
 	meta := p.GetMetadata()
-	deflated := firstString(meta.Elements, tag.TransferSyntaxUID) == deflatedTS
+	ts := strings.Trim(firstString(meta.Elements, tag.TransferSyntaxUID), " \x00")
+	deflated := ts == deflatedTS
+	order := peekOrder(ts)
 	elems := append([]*dicom.Element(nil), meta.Elements...)
 	raw := map[tag.Tag][]byte{}
+	pixels := false
 	for {
+		// Everything an MIS needs precedes the pixel data: stop before it
+		// rather than have the parser read (and discard) gigabytes.
+		if order != nil {
+			if b, err := br.Peek(4); err == nil {
+				if next := (tag.Tag{Group: order.Uint16(b), Element: order.Uint16(b[2:])}); next.Group >= 0x7FE0 {
+					pixels = isPixelData(next)
+					break
+				}
+			}
+		}
 		el, err := p.Next()
 		if err != nil {
 			if errors.Is(err, dicom.ErrorEndOfDICOM) || errors.Is(err, io.EOF) {
@@ -178,10 +173,40 @@ func Read(r io.Reader, size int64) (inst Instance, err error) {
 			}
 		}
 		if el.Tag.Group >= 0x7FE0 {
-			break // everything an MIS needs precedes the pixel data
+			break // not read ahead (deflated or guessed syntax): stop after it
 		}
 	}
-	return extract(elems, raw)
+	in, err := extract(elems, raw)
+	if err != nil {
+		return Instance{}, err
+	}
+	in.HasPixelData = in.HasPixelData || pixels
+	return in, nil
+}
+
+// peekOrder is the byte order of the data set's tags, read ahead of the
+// parser, for transfer syntax ts; nil when they cannot be read ahead: the
+// deflated syntax (the parser inflates on its own) and a missing one (the
+// parser guesses).
+func peekOrder(ts string) binary.ByteOrder {
+	switch ts {
+	case "", deflatedTS:
+		return nil
+	case explicitBigEndianTS:
+		return binary.BigEndian
+	}
+	return binary.LittleEndian
+}
+
+// isPixelData reports the elements of the Pixel Data module that mean the
+// instance has pixels: the three pixel data elements and the Extended
+// Offset Table that only precedes Pixel Data.
+func isPixelData(t tag.Tag) bool {
+	switch t {
+	case tag.PixelData, tag.FloatPixelData, tag.DoubleFloatPixelData, tag.ExtendedOffsetTable, tag.ExtendedOffsetTableLengths:
+		return true
+	}
+	return false
 }
 
 // FromDataset extracts the Instance from a data set parsed by
@@ -219,8 +244,8 @@ func extract(elems []*dicom.Element, raw map[tag.Tag][]byte) (Instance, error) {
 	in := Instance{
 		SOPClassUID:        uidOf(elems, tag.SOPClassUID),
 		SOPInstanceUID:     uidOf(elems, tag.SOPInstanceUID),
-		StudyInstanceUID:   uidOf(elems, tagStudyInstanceUID),
-		SeriesInstanceUID:  uidOf(elems, tagSeriesInstanceUID),
+		StudyInstanceUID:   uidOf(elems, tag.StudyInstanceUID),
+		SeriesInstanceUID:  uidOf(elems, tag.SeriesInstanceUID),
 		SeriesNumber:       intOf(elems, tag.SeriesNumber),
 		InstanceNumber:     intOf(elems, tag.InstanceNumber),
 		StudyDate:          ascii(elems, tag.StudyDate),
@@ -231,11 +256,11 @@ func extract(elems []*dicom.Element, raw map[tag.Tag][]byte) (Instance, error) {
 		AcquisitionTime:    ascii(elems, tag.AcquisitionTime),
 		ContentDate:        ascii(elems, tag.ContentDate),
 		ContentTime:        ascii(elems, tag.ContentTime),
-		AcquisitionDT:      ascii(elems, tagAcquisitionDT),
-		TimezoneOffset:     ascii(elems, tagTimezoneOffset),
+		AcquisitionDT:      ascii(elems, tag.AcquisitionDateTime),
+		TimezoneOffset:     ascii(elems, tag.TimezoneOffsetFromUTC),
 		PatientName:        text(tag.PatientName, true),
 		PatientID:          text(tag.PatientID, false),
-		IssuerOfPatientID:  text(tagIssuerOfPatientID, false),
+		IssuerOfPatientID:  text(tag.IssuerOfPatientID, false),
 		ReferringPhysician: text(tag.ReferringPhysicianName, true),
 		StudyDescription:   text(tag.StudyDescription, false),
 		SeriesDescription:  text(tag.SeriesDescription, false),
@@ -243,13 +268,13 @@ func extract(elems []*dicom.Element, raw map[tag.Tag][]byte) (Instance, error) {
 		BodyPart:           cleanText(firstString(elems, tag.BodyPartExamined)),
 		Institution:        text(tag.InstitutionName, false),
 		AccessionNumber:    text(tag.AccessionNumber, false),
-		Reason:             text(tagReasonForStudy, false),
+		Reason:             text(tag.ReasonForStudy, false),
 	}
 	if in.Reason == "" {
-		in.Reason = text(tagReasonRequested, false)
+		in.Reason = text(tag.ReasonForTheRequestedProcedure, false)
 	}
 	for _, el := range elems {
-		if el != nil && (el.Tag == tag.PixelData || el.Tag == tagFloatPixelData || el.Tag == tagDoublePixelData) {
+		if el != nil && isPixelData(el.Tag) {
 			in.HasPixelData = true
 		}
 	}
@@ -299,15 +324,15 @@ func ValidUID(s string) bool {
 
 // keyImages returns the SOP Instance UIDs a KOS document flags.
 func keyImages(elems []*dicom.Element) []string {
-	if title := items(elems, tagConceptName); len(title) > 0 &&
-		rejectionTitles[strings.TrimSpace(firstString(title[0], tagCodeValue))] {
+	if title := items(elems, tag.ConceptNameCodeSequence); len(title) > 0 &&
+		rejectionTitles[strings.TrimSpace(firstString(title[0], tag.CodeValue))] {
 		return nil
 	}
 	var out []string
 	seen := map[string]bool{}
 	add := func(refs [][]*dicom.Element) {
 		for _, ref := range refs {
-			u := uidOf(ref, tagRefSOPInstance)
+			u := uidOf(ref, tag.ReferencedSOPInstanceUID)
 			if ValidUID(u) && !seen[u] && len(out) < maxKeyImages {
 				seen[u] = true
 				out = append(out, u)
@@ -319,18 +344,18 @@ func keyImages(elems []*dicom.Element) []string {
 		if depth > maxSeqDepth {
 			return
 		}
-		for _, it := range items(content, tagContentSequence) {
-			if strings.TrimSpace(firstString(it, tagValueType)) == "IMAGE" {
-				add(items(it, tagRefSOP))
+		for _, it := range items(content, tag.ContentSequence) {
+			if strings.TrimSpace(firstString(it, tag.ValueType)) == "IMAGE" {
+				add(items(it, tag.ReferencedSOPSequence))
 			}
 			walk(it, depth+1)
 		}
 	}
 	walk(elems, 0)
 	if len(out) == 0 {
-		for _, ev := range items(elems, tagEvidence) {
-			for _, series := range items(ev, tagRefSeries) {
-				add(items(series, tagRefSOP))
+		for _, ev := range items(elems, tag.CurrentRequestedProcedureEvidenceSequence) {
+			for _, series := range items(ev, tag.ReferencedSeriesSequence) {
+				add(items(series, tag.ReferencedSOPSequence))
 			}
 		}
 	}
