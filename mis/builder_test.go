@@ -230,9 +230,14 @@ func TestMerge(t *testing.T) {
 		// Same study built in one go holds the same images and key images.
 		full := NewBuilder()
 		for _, in := range ins {
-			_ = full.Add(in)
+			if err := full.Add(in); err != nil {
+				t.Fatal(err)
+			}
 		}
-		fs, _ := full.Study()
+		fs, err := full.Study()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if !slices.Equal(sortedBlobs(fs), sortedBlobs(s)) {
 			t.Errorf("v%d merge blobs %q, build blobs %q", v, sortedBlobs(s), sortedBlobs(fs))
 		}

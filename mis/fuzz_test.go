@@ -22,8 +22,11 @@ func fuzzSeeds(f *testing.F) [][]byte {
 	}
 	for _, rel := range []string{"test_files/CT_small.dcm", "test_files/rtplan.dcm", "test_files/ExplVR_BigEnd.dcm",
 		"test_files/MR_small_implicit.dcm", "test_files/image_dfl.dcm", "test_files/reportsi.dcm"} {
-		if _, err := os.Stat(filepath.Join(dicomtest.PydicomData, rel)); err == nil {
-			paths = append(paths, filepath.Join(dicomtest.PydicomData, rel))
+		p := filepath.Join(dicomtest.PydicomData, rel)
+		if _, err := os.Stat(p); err == nil {
+			paths = append(paths, p)
+		} else if dicomtest.RequirePeers() {
+			f.Fatalf("pydicom seed missing: %v", err)
 		}
 	}
 	paths = append(paths, syntheticStudy(f, f.TempDir())...)
