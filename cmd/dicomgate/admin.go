@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/term"
 
 	"dicomgate/gateway/admin"
@@ -123,25 +123,16 @@ type adminFlags struct {
 	TLSKey        string `name:"admin-tls-key" env:"DICOMGATE_ADMIN_TLS_KEY" help:"PEM private key of the admin UI."`
 }
 
-// adminDeps are the parts of serve the admin UI shows and drives.
-type adminDeps struct {
-	// Gateway is required (*gateway.Gateway).
-	Gateway admin.Gateway
-	// Associations, Outbox and Secrets may be nil (see admin.Config).
-	Associations admin.Associations
-	Outbox       admin.Outbox
-	Secrets      admin.Sealer
-	// Registry serves /metrics; nil gives the UI its own.
-	Registry *prometheus.Registry
-}
-
-// newAdminPart is serve's admin UI: the gin server on --admin-addr. When
-// no user exists yet it logs the one-time setup link.
-func newAdminPart(ctx context.Context, rc *runContext, f *adminFlags, deps adminDeps) (servicePart, error) {
+// newAdminPart is serve's admin UI: the gin server on --admin-addr,
+// showing and driving the parts of serve in cfg (the flags set its cookie
+// security and log). When no user exists yet it logs the one-time setup
+// link.
+func newAdminPart(ctx context.Context, rc *runContext, f *adminFlags, cfg admin.Config) (servicePart, error) {
 	gin.SetMode(gin.ReleaseMode)
 	log := rc.log.With("part", "admin")
-	srv, err := admin.New(admin.Config{Gateway: deps.Gateway, Associations: deps.Associations, Outbox: deps.Outbox,
-		Secrets: deps.Secrets, SecureCookies: f.SecureCookies || f.TLSCert != "", Registry: deps.Registry, Log: log})
+	cfg.SecureCookies = cfg.SecureCookies || f.SecureCookies || f.TLSCert != ""
+	cfg.Log = log
+	srv, err := admin.New(cfg)
 	if err != nil {
 		return servicePart{}, err
 	}
@@ -168,33 +159,33 @@ func newAdminPart(ctx context.Context, rc *runContext, f *adminFlags, deps admin
 	log.Info("admin UI", "addr", ln.Addr().String(), "url", base)
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	serve := func() error { return hs.Serve(ln) }
+	if f.TLSCert != "" {
+		serve = func() error { return hs.ServeTLS(ln, f.TLSCert, f.TLSKey) }
+	}
 	return servicePart{name: "admin", run: func() error {
-		errc := make(chan error, 1)
-		go func() {
-			if f.TLSCert != "" {
-				errc <- hs.ServeTLS(ln, f.TLSCert, f.TLSKey)
-				return
-			}
-			errc <- hs.Serve(ln)
-		}()
-		purge := time.NewTicker(10 * time.Minute)
-		defer purge.Stop()
-		for {
-			select {
-			case err := <-errc:
-				return err
-			case <-purge.C:
-				if _, err := deps.Gateway.DB().PurgeAdminSessions(ctx, time.Now()); err != nil {
-					log.Warn("purging expired sessions", "err", err)
-				}
-			case <-ctx.Done():
-				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				hs.Shutdown(sctx)
-				return ctx.Err()
+		purgeCtx, stopPurge := context.WithCancel(ctx)
+		defer stopPurge()
+		go purgeAdminSessions(purgeCtx, cfg.Gateway, log)
+		return serveHTTP(ctx, hs, serve, 5*time.Second)
+	}}, nil
+}
+
+// purgeAdminSessions deletes expired admin UI sessions every ten minutes
+// until ctx is done.
+func purgeAdminSessions(ctx context.Context, gw admin.Gateway, log *slog.Logger) {
+	tick := time.NewTicker(10 * time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if _, err := gw.DB().PurgeAdminSessions(ctx, time.Now()); err != nil {
+				log.Warn("purging expired sessions", "err", err)
 			}
 		}
-	}}, nil
+	}
 }
 
 // localURL is the UI's URL on this host when none is configured.

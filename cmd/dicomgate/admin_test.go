@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -39,7 +40,7 @@ func TestAdminCreateUser(t *testing.T) {
 		t.Fatal("--role root accepted")
 	}
 	p.Parse([]string{"admin", "create-user", "--data", dir, "--username", "root", "--role", "admin"})
-	rc := &runContext{ctx: context.Background(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rc := quietRun()
 	stdin := func(s string) *os.File {
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -79,24 +80,6 @@ func TestAdminCreateUser(t *testing.T) {
 	}
 }
 
-// adminLogBuffer is a log sink the test reads while the part runs.
-type adminLogBuffer struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func (b *adminLogBuffer) Write(p []byte) (int, error) {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-
-func (b *adminLogBuffer) String() string {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.String()
-}
-
 func TestAdminPart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -114,9 +97,9 @@ func TestAdminPart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &adminLogBuffer{mu: make(chan struct{}, 1)}
+	logs := &syncBuffer{}
 	rc := &runContext{ctx: ctx, log: slog.New(slog.NewTextHandler(logs, nil))}
-	part, err := newAdminPart(ctx, rc, &adminFlags{Addr: "127.0.0.1:0"}, adminDeps{Gateway: gw})
+	part, err := newAdminPart(ctx, rc, &adminFlags{Addr: "127.0.0.1:0"}, admin.Config{Gateway: gw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +134,7 @@ func TestAdminPart(t *testing.T) {
 	cancel()
 	select {
 	case err := <-done:
-		if err != nil && err != context.Canceled {
+		if err != nil && !errors.Is(err, context.Canceled) {
 			t.Fatalf("admin part: %v", err)
 		}
 	case <-time.After(10 * time.Second):

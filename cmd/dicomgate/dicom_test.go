@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,35 +21,7 @@ import (
 	"dicomgate/dimse/dicomtest"
 )
 
-// These tests run the real dicomgate binary, built once per test run.
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func dicomgateBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		// One fixed place, overwritten by every run, so runs leave no
-		// binaries behind.
-		dir := filepath.Join(os.TempDir(), fmt.Sprintf("dicomgate-test-bin-%d", os.Getuid()))
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "dicomgate")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+// These tests run the real dicomgate binary (dicomgateBinary).
 
 var listenerAddr = regexp.MustCompile(`msg="dicom listener" addr=(\S+)`)
 
@@ -288,13 +259,7 @@ func TestSendReportsFailures(t *testing.T) {
 // TestSendToStorescp sends with `dicomgate send` to DCMTK storescp
 // (bit-preserving): storescp receives the original data sets.
 func TestSendToStorescp(t *testing.T) {
-	bin, err := exec.LookPath("storescp")
-	if err != nil {
-		if dicomtest.RequirePeers() {
-			t.Fatal("storescp not installed")
-		}
-		t.Skip("storescp not installed")
-	}
+	bin := dicomtest.LookPath(t, "storescp")
 	dir := t.TempDir()
 	s, err := ctstudy.WriteSeries(filepath.Join(dir, "in"), ctstudy.Options{Instances: 3})
 	if err != nil {
@@ -310,8 +275,7 @@ func TestSendToStorescp(t *testing.T) {
 	if err := os.Mkdir(outDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	scp := exec.Command(bin, "-aet", "STORESCP", "+B", "-od", outDir, strconv.Itoa(port))
-	scp.Env = append(os.Environ(), "TCP_NODELAY=1")
+	scp := dicomtest.Command(bin, "-aet", "STORESCP", "+B", "-od", outDir, strconv.Itoa(port))
 	if err := scp.Start(); err != nil {
 		t.Fatal(err)
 	}

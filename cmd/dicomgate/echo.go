@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -36,4 +37,12 @@ func (c *echoCmd) Run(rc *runContext) error {
 	}
 	fmt.Printf("C-ECHO %s (%s): success in %v\n", c.Addr, c.AEC, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// contextWithTimeout is rc's context, ended after d when d > 0.
+func contextWithTimeout(rc *runContext, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(rc.ctx)
+	}
+	return context.WithTimeout(rc.ctx, d)
 }

@@ -38,14 +38,14 @@ func (c *outboxCmd) Run(rc *runContext) error {
 
 // list writes the outbox as a table to w.
 func (c *outboxCmd) list(ctx context.Context, w io.Writer) error {
+	if c.Limit <= 0 {
+		return fmt.Errorf("--limit must be positive, not %d", c.Limit)
+	}
 	store, err := openOutbox(ctx, c.Data, c.DB)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if c.Limit <= 0 {
-		return fmt.Errorf("--limit must be positive, not %d", c.Limit)
-	}
 	records, err := store.List(ctx, c.Limit)
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)

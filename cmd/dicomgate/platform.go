@@ -144,20 +144,7 @@ func startPlatform(ctx context.Context, rc *runContext, st store.Store, dataDir,
 	return func() error {
 		defer srv.Close()
 		rc.log.Info("platform listening", "addr", ln.Addr().String(), "public_url", publicURL)
-		errc := make(chan error, 1)
-		go func() { errc <- hs.Serve(ln) }()
-		select {
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-		}
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := hs.Shutdown(shutdown); err != nil {
-			return err
-		}
-		<-errc
-		return ctx.Err()
+		return serveHTTP(ctx, hs, func() error { return hs.Serve(ln) }, 10*time.Second)
 	}, ln.Addr(), nil
 }
 

@@ -1,56 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/alecthomas/kong"
 
 	"dicomgate/platform/appcert"
 	"dicomgate/platform/client"
 	"dicomgate/platform/wire"
 )
-
-// syncBuffer is a log sink tests can read while the part runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func runCLI(t *testing.T, rc *runContext, args ...string) {
-	t.Helper()
-	var c cli
-	p, err := kong.New(&c, kong.Name("dicomgate"), kong.Exit(func(int) { t.Fatalf("kong exited on %v", args) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kctx, err := p.Parse(args)
-	if err != nil {
-		t.Fatalf("%v: %v", args, err)
-	}
-	if err := kctx.Run(rc); err != nil {
-		t.Fatalf("%v: %v", args, err)
-	}
-}
 
 func TestPlatformClientURL(t *testing.T) {
 	tests := map[platformFlags]string{

@@ -1,32 +1,12 @@
 package main
 
 import (
-	"context"
 	"image/jpeg"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/alecthomas/kong"
 )
-
-// runPreviewCLI parses args as the dicomgate command line and runs the command.
-func runPreviewCLI(t *testing.T, args ...string) error {
-	t.Helper()
-	var c cli
-	parser, err := kong.New(&c, kong.Name("dicomgate"), kong.Exit(func(int) { t.Fatalf("kong exited on %v", args) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kctx, err := parser.Parse(args)
-	if err != nil {
-		return err
-	}
-	return kctx.Run(&runContext{ctx: context.Background(), log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-}
 
 func jpegSize(t *testing.T, path string) (int, int) {
 	t.Helper()
@@ -50,13 +30,13 @@ func TestPreviewCommand(t *testing.T) {
 	dose := filepath.Join("..", "..", "previews", "testdata", "rtdose_1frame.dcm")
 	out, thumb := filepath.Join(dir, "out.jpg"), filepath.Join(dir, "thumb.jpg")
 
-	if err := runPreviewCLI(t, "preview", rgb, out); err != nil {
+	if err := execCLI(t, quietRun(), "preview", rgb, out); err != nil {
 		t.Fatal(err)
 	}
 	if w, h := jpegSize(t, out); w != 3 || h != 3 {
 		t.Errorf("preview %dx%d, want 3x3 (never enlarged)", w, h)
 	}
-	if err := runPreviewCLI(t, "preview", dose, out, "--thumbnail", thumb, "--size", "8", "--thumbnail-size", "4"); err != nil {
+	if err := execCLI(t, quietRun(), "preview", dose, out, "--thumbnail", thumb, "--size", "8", "--thumbnail-size", "4"); err != nil {
 		t.Fatal(err)
 	}
 	if w, h := jpegSize(t, out); w != 8 || h != 8 {
@@ -76,14 +56,14 @@ func TestPreviewCommandErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out.jpg")
-	err := runPreviewCLI(t, "preview", notDICOM, out)
+	err := execCLI(t, quietRun(), "preview", notDICOM, out)
 	if err == nil || !strings.Contains(err.Error(), "not a DICOM file") {
 		t.Fatalf("got %v, want a not-a-DICOM-file error", err)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("output exists after a failed render: %v", err)
 	}
-	if err := runPreviewCLI(t, "preview", filepath.Join(dir, "missing.dcm"), out); err == nil {
+	if err := execCLI(t, quietRun(), "preview", filepath.Join(dir, "missing.dcm"), out); err == nil {
 		t.Fatal("missing input accepted")
 	}
 }

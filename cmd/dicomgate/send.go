@@ -240,10 +240,3 @@ func sendOne(ctx context.Context, cl *dimse.Client, f sendFile, bar *progressbar
 	}
 	return cl.Store(ctx, f.sopClass, f.sopInst, f.transferSyntax, r, f.dataSize)
 }
-
-func contextWithTimeout(rc *runContext, d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
-		return context.WithCancel(rc.ctx)
-	}
-	return context.WithTimeout(rc.ctx, d)
-}

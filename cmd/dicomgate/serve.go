@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
+	"time"
 
 	"dicomgate/dimse"
 	"dicomgate/gateway/admin"
@@ -71,13 +73,13 @@ func (c *serveCmd) Run(rc *runContext) error {
 		gw.close()
 		return fmt.Errorf("dicom listener: %w", err)
 	}
-	admin, err := newAdminPart(ctx, rc, &c.Admin, adminDeps{Gateway: gw.gw, Associations: dicomAssociations{dicomSrv},
+	adminUI, err := newAdminPart(ctx, rc, &c.Admin, admin.Config{Gateway: gw.gw, Associations: dicomAssociations{dicomSrv},
 		Outbox: gw.mails, Secrets: gw.key})
 	if err != nil {
 		gw.close()
 		return fmt.Errorf("admin UI: %w", err)
 	}
-	parts := append([]servicePart{platform, dicom, admin}, gw.parts(ctx)...)
+	parts := append([]servicePart{platform, dicom, adminUI}, gw.parts(ctx)...)
 	return runParts(ctx, cancel, parts)
 }
 
@@ -123,4 +125,24 @@ func runParts(ctx context.Context, cancel context.CancelFunc, parts []servicePar
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// serveHTTP runs serve (hs.Serve or hs.ServeTLS on a listener) until it
+// fails or ctx is done; then it shuts hs down, letting requests in flight
+// finish for up to grace, and returns ctx.Err().
+func serveHTTP(ctx context.Context, hs *http.Server, serve func() error, grace time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- serve() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil {
+		return err
+	}
+	<-errc
+	return ctx.Err()
 }
