@@ -5,12 +5,12 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"dicomgate/dimse/dataset"
+	"dicomgate/dimse/dicomtest"
 )
 
 func TestWriteSeries(t *testing.T) {
@@ -50,9 +50,9 @@ func TestWriteSeries(t *testing.T) {
 			t.Fatalf("%s is %d bytes", f, fi.Size())
 		}
 	}
-	// DCMTK, when installed, must read it as a CT image with sane values.
-	if dcmdump, err := exec.LookPath("dcmdump"); err == nil {
-		out, err := exec.Command(dcmdump, "-q", s.Files[1]).CombinedOutput()
+	// DCMTK must read it as a CT image with sane values.
+	t.Run("dcmdump", func(t *testing.T) {
+		out, err := dicomtest.Command(dicomtest.LookPath(t, "dcmdump"), "-q", s.Files[1]).CombinedOutput()
 		if err != nil {
 			t.Fatalf("dcmdump: %v\n%s", err, out)
 		}
@@ -61,7 +61,7 @@ func TestWriteSeries(t *testing.T) {
 				t.Errorf("dcmdump lacks %q", want)
 			}
 		}
-	}
+	})
 }
 
 func TestPixelsLookLikeCT(t *testing.T) {
@@ -98,7 +98,10 @@ func TestWriteMultiFrameStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fh, _ := os.Open(path)
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer fh.Close()
 	br := bufio.NewReader(fh)
 	if _, _, err := dataset.ReadFileMeta(br); err != nil {
