@@ -19,7 +19,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +31,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,6 +46,7 @@ import (
 	"dicomgate/platform/store/postgres"
 	"dicomgate/platform/store/postgres/pgcluster"
 	"dicomgate/platform/store/sqlite"
+	"dicomgate/platform/store/sqlstore"
 	"dicomgate/platform/thing"
 )
 
@@ -74,27 +75,13 @@ func main() {
 		return
 	}
 	if *role == "server" {
-		if p := os.Getenv("BENCH_CPUPROFILE"); p != "" {
-			f, err := os.Create(p)
-			if err != nil {
-				log.Fatal(err)
-			}
-			pprof.StartCPUProfile(f)
-			defer pprof.StopCPUProfile()
-		}
+		defer profileInto(os.Getenv("BENCH_CPUPROFILE"))()
 		if err := serve(); err != nil {
 			log.Fatal(err)
 		}
 		return
 	}
-	if p := os.Getenv("BENCH_CLIENT_CPUPROFILE"); p != "" {
-		f, err := os.Create(p)
-		if err != nil {
-			log.Fatal(err)
-		}
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
-	}
+	defer profileInto(os.Getenv("BENCH_CLIENT_CPUPROFILE"))()
 	if *size > 0 {
 		if err := transfers(*size, *rounds); err != nil {
 			log.Fatal(err)
@@ -115,6 +102,71 @@ func main() {
 			}
 		}
 	}
+}
+
+// profileInto writes a CPU profile of this process into path, when set,
+// until the returned function is called.
+func profileInto(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		log.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+// startChild runs this program again with -role role (a server process)
+// and returns the fields of the line it prints once it serves, after
+// "READY". stop ends it (it serves until its stdin closes).
+func startChild(role string) (fields []string, pid int, stop func(), err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	cmd := exec.Command(self, "-role", role, "-dir", serverDir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, 0, nil, err
+	}
+	stop = func() { stdin.Close(); cmd.Wait() }
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	f := strings.Fields(line)
+	if err != nil || len(f) == 0 || f[0] != "READY" {
+		stop()
+		return nil, 0, nil, fmt.Errorf("%s process said %q: %v", role, line, err)
+	}
+	return f[1:], cmd.Process.Pid, stop, nil
+}
+
+// startServer serves a platform over st, with its blobs under dir, on a
+// loopback port; stop closes it.
+func startServer(st store.Store, dir string, maxBlob int64) (hs *httptest.Server, stop func(), err error) {
+	hs = httptest.NewUnstartedServer(nil)
+	srv, err := server.New(server.Config{Store: st, DataDir: dir, PublicURL: "http://" + hs.Listener.Addr().String(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBlobSize: maxBlob})
+	if err != nil {
+		hs.Close()
+		return nil, nil, err
+	}
+	hs.Config.Handler = srv
+	hs.Start()
+	return hs, func() { hs.Close(); srv.Close() }, nil
 }
 
 func sha256Speed() float64 {
@@ -143,16 +195,11 @@ func serve() error {
 		return err
 	}
 	defer st.Close()
-	hs := httptest.NewUnstartedServer(nil)
-	srv, err := server.New(server.Config{Store: st, DataDir: dir, PublicURL: "http://" + hs.Listener.Addr().String(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBlobSize: 16 << 30})
+	hs, stop, err := startServer(st, dir, 16<<30)
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	hs.Config.Handler = srv
-	hs.Start()
-	defer hs.Close()
+	defer stop()
 	_, rec, err := provisionApp(ctx, st, filepath.Join(dir, "app"))
 	if err != nil {
 		return err
@@ -282,33 +329,15 @@ func loadavg() string {
 // process, filling fg.
 func transfer(size int64, fg *figures) error {
 	ctx := context.Background()
-	self, err := os.Executable()
+	f, pid, stop, err := startChild("server")
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, "-role", "server", "-dir", serverDir)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return err
+	defer stop()
+	if len(f) != 3 {
+		return fmt.Errorf("server process said READY %q", f)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { stdin.Close(); cmd.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("server process: %w", err)
-	}
-	f := strings.Fields(line)
-	if len(f) != 4 || f[0] != "READY" {
-		return fmt.Errorf("server process said %q", line)
-	}
-	url, credDir, record := f[1], f[2], f[3]
+	url, credDir, record := f[0], f[1], f[2]
 	creds, err := appcert.Load(credDir)
 	if err != nil {
 		return err
@@ -318,7 +347,6 @@ func transfer(size int64, fg *figures) error {
 		return err
 	}
 
-	pid := cmd.Process.Pid
 	// The peak RSS is this upload's and download's alone, not an earlier
 	// round's or the reference uploader's (Linux: 5 resets VmHWM).
 	debug.FreeOSMemory()
@@ -357,7 +385,7 @@ func transfer(size int64, fg *figures) error {
 	gb := float64(size) / 1e9
 	*fg = figures{sha: fg.sha, up: float64(size) / up.Seconds() / 1e6, down: float64(size) / down.Seconds() / 1e6,
 		upCPU: (cpu1 - cpu0) / gb, upSCPU: (scpu1 - scpu0) / gb, downCPU: (cpu2 - cpu1) / gb, downSCPU: (scpu2 - scpu1) / gb,
-		rssClient: hwm("self"), rssServer: hwm(strconv.Itoa(cmd.Process.Pid)), chunk: b.Info.HashInfo.BlockSize()}
+		rssClient: hwm("self"), rssServer: hwm(strconv.Itoa(pid)), chunk: b.Info.HashInfo.BlockSize()}
 	return nil
 }
 
@@ -400,7 +428,7 @@ func latency(backend string, things, queries int, pg *pgcluster.Cluster) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	var st store.Store
+	var st *sqlstore.Store
 	if pg != nil {
 		dsn, err := pg.NewDatabase(ctx)
 		if err != nil {
@@ -417,16 +445,11 @@ func latency(backend string, things, queries int, pg *pgcluster.Cluster) error {
 		}
 	}
 	defer st.Close()
-	hs := httptest.NewUnstartedServer(nil)
-	srv, err := server.New(server.Config{Store: st, DataDir: dir, PublicURL: "http://" + hs.Listener.Addr().String(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hs, stop, err := startServer(st, dir, 0)
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	hs.Config.Handler = srv
-	hs.Start()
-	defer hs.Close()
+	defer stop()
 	creds, record, err := provisionApp(ctx, st, filepath.Join(dir, "app"))
 	if err != nil {
 		return err
@@ -462,21 +485,19 @@ func latency(backend string, things, queries int, pg *pgcluster.Cluster) error {
 			return fmt.Errorf("query %s found %d things", uid, len(groups[0].Things))
 		}
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	slices.Sort(lat)
 	// One database round trip, for scale: GetThings makes five (session,
 	// authorization, things, their blobs, their keys).
 	var rtt []time.Duration
-	if d, ok := st.(interface{ DB() *sql.DB }); ok {
-		for range queries {
-			t0 := time.Now()
-			var one int
-			if err := d.DB().QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-				return err
-			}
-			rtt = append(rtt, time.Since(t0))
+	for range queries {
+		t0 := time.Now()
+		var one int
+		if err := st.DB().QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			return err
 		}
-		sort.Slice(rtt, func(i, j int) bool { return rtt[i] < rtt[j] })
+		rtt = append(rtt, time.Since(t0))
 	}
+	slices.Sort(rtt)
 	fmt.Printf("GetThings one study among %d things, %s: median %s, p95 %s (%d queries; loading took %.1f s; SELECT 1 median %s)\n",
 		things, backend, lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*95/100].Round(10*time.Microsecond), queries, load.Seconds(),
 		rtt[len(rtt)/2].Round(time.Microsecond))

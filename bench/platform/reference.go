@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"errors"
@@ -10,10 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -107,34 +104,20 @@ func refServe() error {
 // and returns its upload speed in MB/s and the CPU seconds per GB of both
 // processes.
 func refUpload(size int64) (mbs, clientCPU, serverCPU float64, err error) {
-	self, err := os.Executable()
+	f, spid, stop, err := startChild("refserver")
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	cmd := exec.Command(self, "-role", "refserver", "-dir", serverDir)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return 0, 0, 0, err
+	defer stop()
+	if len(f) != 1 {
+		return 0, 0, 0, fmt.Errorf("reference server said READY %q", f)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return 0, 0, 0, err
-	}
-	defer func() { stdin.Close(); cmd.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "READY ") {
-		return 0, 0, 0, fmt.Errorf("reference server said %q: %v", line, err)
-	}
-	url := strings.TrimSpace(strings.TrimPrefix(line, "READY "))
+	url := f[0]
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 3}}
 	src := newSource(size)
 	var mu sync.Mutex // guards src and next
 	next := int64(0)
-	pid := strconv.Itoa(cmd.Process.Pid)
+	pid := strconv.Itoa(spid)
 	cpu0, scpu0 := cpuTime("self"), cpuTime(pid)
 	start := time.Now()
 	var wg sync.WaitGroup
