@@ -10,6 +10,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -22,9 +23,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"dicomgate/bench/ctstudy"
 	"dicomgate/previews"
@@ -41,9 +42,13 @@ func main() {
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err == nil {
-			_ = pprof.StartCPUProfile(f)
-			defer pprof.StopCPUProfile()
+			err = pprof.StartCPUProfile(f)
 		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "studybench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := run(*n, *workers, *rounds, *orthanc, *skipOrthanc); err != nil {
 		fmt.Fprintln(os.Stderr, "studybench:", err)
@@ -128,34 +133,14 @@ func writeStudy(dir string, n int) ([]string, error) {
 }
 
 // parallel runs fn for every index on workers goroutines and returns the
-// first error.
+// first error; no index is started after it.
 func parallel(n, workers int, fn func(i int) error) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		}()
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(workers)
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		g.Go(func() error { return fn(i) })
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 func renderAll(files []string, workers int, withPreview func(i int) bool) (time.Duration, error) {
