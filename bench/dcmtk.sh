@@ -1,11 +1,20 @@
 # bench/dcmtk.sh: shell functions the benchmark scripts share (sourced by
 # bench/dimse/run.sh and bench/gateway/run.sh): loopback ports, timing,
-# medians, and a DCMTK storescp receiver. The sourcing script keeps the
-# PIDS array of processes to stop at exit.
+# medians, a DCMTK storescp receiver, and the clean-up at exit: the
+# processes in the PIDS array are stopped and the sourcing script's work
+# directory $WORK (set before sourcing) is removed.
 #
 # Every DCMTK process inherits TCP_NODELAY=1: without it Nagle's algorithm,
 # not the code, is measured.
 export TCP_NODELAY=1
+
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
 
 # need TOOL... fails unless every tool is on the PATH.
 need() {

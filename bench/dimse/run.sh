@@ -27,14 +27,7 @@ MF=${2:-1G}
 ROUNDS=${3:-3}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/dimse-bench.XXXXXX)}
-. "$ROOT/bench/dcmtk.sh" # free_port, wait_port, now, rate, median, start_storescp; TCP_NODELAY=1
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$ROOT/bench/dcmtk.sh" # free_port, wait_port, now, rate, median, start_storescp, PIDS and $WORK removed at exit; TCP_NODELAY=1
 
 need storescu storescp /usr/bin/time bc
 
@@ -64,31 +57,29 @@ start_dicomgate() {
 wait_port "$SCP_PORT"
 wait_port "$SYNC_PORT"
 
+# timed DIR CMD... empties DIR (the previous receiver's files), syncs, runs
+# CMD and prints the N instances it sent per second.
+timed() {
+	local dir=$1 t0 t1
+	shift
+	rm -rf "$dir"/*
+	sync
+	t0=$(now)
+	"$@" >/dev/null || { echo "failed: $*" >&2; return 1; }
+	t1=$(now)
+	rate "$N" "$t0" "$t1"
+}
+
 echo "== load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 declare -a R_SCP R_SYNC R_DG S_SCU S_DG
 for r in $(seq "$ROUNDS"); do
-	rm -rf "$WORK/scp"/*
 	start_dicomgate
-	sync
-	t0=$(now); storescu -aec STORESCP 127.0.0.1 "$SCP_PORT" "${FILES[@]}"; t1=$(now)
-	R_SCP+=("$(rate "$N" "$t0" "$t1")")
-	rm -rf "$WORK/scp"/*
-	sync
-	t0=$(now); storescu -aec STORESCP 127.0.0.1 "$SYNC_PORT" "${FILES[@]}"; t1=$(now)
-	R_SYNC+=("$(rate "$N" "$t0" "$t1")")
-	rm -rf "$WORK/scpsync"/*
-	sync
-	t0=$(now); storescu -aec DICOMGATE 127.0.0.1 "$DG_PORT" "${FILES[@]}"; t1=$(now)
-	R_DG+=("$(rate "$N" "$t0" "$t1")")
+	R_SCP+=("$(timed "$WORK/scp" storescu -aec STORESCP 127.0.0.1 "$SCP_PORT" "${FILES[@]}")")
+	R_SYNC+=("$(timed "$WORK/scp" storescu -aec STORESCP 127.0.0.1 "$SYNC_PORT" "${FILES[@]}")")
+	R_DG+=("$(timed "$WORK/scpsync" storescu -aec DICOMGATE 127.0.0.1 "$DG_PORT" "${FILES[@]}")")
 	[ "$(ls "$WORK/dg/spool/instances" | wc -l)" -eq "$N" ] || { echo "dicomgate stored $(ls "$WORK/dg/spool/instances" | wc -l) of $N" >&2; exit 1; }
-	rm -rf "$WORK/scp"/*
-	sync
-	t0=$(now); storescu -aec STORESCP 127.0.0.1 "$SCP_PORT" "${FILES[@]}"; t1=$(now)
-	S_SCU+=("$(rate "$N" "$t0" "$t1")")
-	rm -rf "$WORK/scp"/*
-	sync
-	t0=$(now); "$WORK/dicomgate" send --aec STORESCP "127.0.0.1:$SCP_PORT" "$WORK/study" >/dev/null; t1=$(now)
-	S_DG+=("$(rate "$N" "$t0" "$t1")")
+	S_SCU+=("$(timed "$WORK/scp" storescu -aec STORESCP 127.0.0.1 "$SCP_PORT" "${FILES[@]}")")
+	S_DG+=("$(timed "$WORK/scp" "$WORK/dicomgate" send --aec STORESCP "127.0.0.1:$SCP_PORT" "$WORK/study")")
 	echo "round $r: receive storescp ${R_SCP[-1]}/s storescp+sync ${R_SYNC[-1]}/s dicomgate ${R_DG[-1]}/s | send storescu ${S_SCU[-1]}/s dicomgate ${S_DG[-1]}/s"
 done
 rsync=$(printf '%s\n' "${R_SYNC[@]}" | median)

@@ -16,14 +16,7 @@ ROUNDS=${2:-3}
 QUIET=${QUIET:-1s}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/gateway-bench.XXXXXX)}
-. "$ROOT/bench/dcmtk.sh" # free_port, wait_port, now, median, start_storescp; TCP_NODELAY=1
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$ROOT/bench/dcmtk.sh" # free_port, wait_port, now, median, start_storescp, PIDS and $WORK removed at exit; TCP_NODELAY=1
 
 need storescu storescp bc python3 go
 [ "${PERF:-0}" = 1 ] && need perf
@@ -47,10 +40,6 @@ SCP_PORT=$(free_port)
 start_storescp "$WORK/scp" "$SCP_PORT"
 wait_port "$SCP_PORT"
 
-# The admin UI, where serve has one, listens on a free loopback port too.
-SERVE_HELP=$("$DG" serve --help)
-has_flag() { grep -q -- "--$1[=[:space:]]" <<<"$SERVE_HELP"; }
-
 # cpu PID prints the process's user+system CPU seconds.
 cpu() { awk -v t="$CLK_TCK" '{sub(/.*\) /, ""); print ($12 + $13) / t}' "/proc/$1/stat"; }
 # tl KEY prints a value of the current round's timeline.
@@ -72,8 +61,8 @@ serve_round() {
 	"$GWB" link -data "$D" -login "$LOGIN" -record "$rec" -patient-id "$PATIENT_ID"
 	port=$(free_port)
 	pport=$(free_port)
-	args=(serve --data "$D" --dicom-addr "127.0.0.1:$port" --platform-addr "127.0.0.1:$pport" --quiet-period "$QUIET" --log-level warn)
-	if has_flag admin-addr; then args+=(--admin-addr "127.0.0.1:$(free_port)"); fi
+	args=(serve --data "$D" --dicom-addr "127.0.0.1:$port" --platform-addr "127.0.0.1:$pport" --admin-addr "127.0.0.1:$(free_port)"
+		--quiet-period "$QUIET" --log-level warn)
 	# SERVE_ARGS adds serve flags (e.g. SERVE_ARGS="--delivery-parallel 8").
 	read -r -a extra <<<"${SERVE_ARGS:-}"
 	args+=("${extra[@]}")
