@@ -70,14 +70,54 @@ func (g *Gateway) deliveryFailed(ctx context.Context, j store.Job, err error) {
 	g.event(ctx, j.Key, "failed", "delivery failed after %d attempts: %v", j.Attempts, err)
 }
 
-// blobTask is one blob a delivery must upload.
+// blobTask is one step of a delivery: an instance's DICOM file, streamed
+// from the spool, or the JPEG previews rendered from it. One render serves
+// every preview of an instance: its thumbnail and, for the middle image of
+// a series, the series and study previews.
 type blobTask struct {
-	name, contentType string
-	path              string // a DICOM file: streamed from disk
-	render            string // a preview: rendered from this file
-	maxSide           int    // … at this size
-	sop               string // the instance a preview belongs to
-	facts             *mis.Instance
+	sop      string    // the instance
+	path     string    // its spool file
+	previews []preview // none: the file itself
+}
+
+// preview is one JPEG rendered from an instance.
+type preview struct {
+	name    string
+	maxSide int
+}
+
+// pending returns the tasks cut down to the blobs that are not there yet
+// (have reports those that are).
+func pending(tasks []blobTask, have func(name string) bool) []blobTask {
+	var out []blobTask
+	for _, t := range tasks {
+		if t.previews == nil {
+			if !have(t.sop) {
+				out = append(out, t)
+			}
+			continue
+		}
+		var ps []preview
+		for _, p := range t.previews {
+			if !have(p.name) {
+				ps = append(ps, p)
+			}
+		}
+		if len(ps) > 0 {
+			t.previews = ps
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// blobCount is the number of blobs the tasks upload.
+func blobCount(tasks []blobTask) int {
+	n := 0
+	for _, t := range tasks {
+		n += max(1, len(t.previews))
+	}
+	return n
 }
 
 // deliverRecord streams a study's files and previews into the record and
@@ -122,36 +162,22 @@ func (g *Gateway) deliverRecord(ctx context.Context, st store.Study, attempt int
 		done[b.Name] = b
 	}
 
-	paths := map[string]string{}
-	for _, in := range ins {
-		paths[in.SOPInstanceUID] = in.Path
-	}
-	tasks := g.plan(fs, paths)
-	var todo []blobTask
-	for _, t := range tasks {
-		if !have[t.name] && done[t.name].RefURL == "" {
-			todo = append(todo, t)
-		}
-	}
+	tasks := g.plan(ins, fs)
+	todo := pending(tasks, func(name string) bool { return have[name] || done[name].RefURL != "" })
+	total, left := blobCount(tasks), blobCount(todo)
 	if _, err := g.store.UpdateStudy(ctx, st.StudyUID, func(s *store.Study) error {
-		s.State, s.BlobsTotal, s.BlobsDone, s.Attempts = store.StateUploading, len(tasks), len(tasks)-len(todo), attempt
+		s.State, s.BlobsTotal, s.BlobsDone, s.Attempts = store.StateUploading, total, total-left, attempt
 		return nil
 	}); err != nil {
 		return err
 	}
-	g.event(ctx, st.StudyUID, "uploading", "%d blobs to upload, %d already there", len(todo), len(tasks)-len(todo))
+	g.event(ctx, st.StudyUID, "uploading", "%d blobs to upload, %d already there", left, total-left)
 
 	up := func(ctx context.Context, name, contentType string, r io.Reader) (thing.Blob, error) {
 		return g.platform.UploadBlob(ctx, st.RecordID, name, contentType, r)
 	}
-	noPreview, err := g.uploadWith(ctx, st, todo, done, up, true)
-	if err != nil {
+	if err := g.uploadWith(ctx, st, todo, fs, done, up, true); err != nil {
 		return err
-	}
-	for i := range fs {
-		if noPreview[fs[i].SOPInstanceUID] {
-			fs[i].HasPixelData = false
-		}
 	}
 	key, err := g.putThing(ctx, st, typeID, fs, existing, done)
 	if err != nil {
@@ -202,45 +228,56 @@ func (g *Gateway) markDelivered(ctx context.Context, studyUID string, ins []stor
 // plan lists the blobs of a study: every DICOM file, a thumbnail for every
 // instance with pixel data, and a large preview of the middle image of
 // each series and of the study's first series with pixels.
-func (g *Gateway) plan(fs []mis.Instance, paths map[string]string) []blobTask {
+func (g *Gateway) plan(ins []store.Instance, fs []mis.Instance) []blobTask {
+	paths := make(map[string]string, len(ins))
+	for _, in := range ins {
+		paths[in.SOPInstanceUID] = in.Path
+	}
 	b := mis.NewBuilder()
-	byUID := map[string]*mis.Instance{}
-	for i := range fs {
-		b.Add(fs[i])
-		byUID[fs[i].SOPInstanceUID] = &fs[i]
+	for _, f := range fs {
+		b.Add(f)
 	}
 	var tasks []blobTask
+	render := map[string]int{} // the index in tasks of the previews of an instance with pixel data
 	for _, f := range b.Instances() {
-		in := byUID[f.SOPInstanceUID]
-		tasks = append(tasks, blobTask{name: f.SOPInstanceUID, contentType: contentTypeDICOM, path: paths[f.SOPInstanceUID]})
-		if f.HasPixelData {
-			tasks = append(tasks, blobTask{name: mis.PreviewName(f.SOPInstanceUID), contentType: contentTypeJPEG,
-				render: paths[f.SOPInstanceUID], maxSide: g.cfg.Previews.ThumbnailSize, sop: f.SOPInstanceUID, facts: in})
+		for _, t := range g.instanceTasks(f.SOPInstanceUID, paths[f.SOPInstanceUID], f.HasPixelData) {
+			if t.previews != nil {
+				render[t.sop] = len(tasks)
+			}
+			tasks = append(tasks, t)
 		}
 	}
 	study, err := b.Study()
 	if err != nil {
 		return tasks
 	}
-	studyPreview := ""
+	studyPreview := false
 	for _, se := range study.Series {
 		var withPixels []string
 		for _, img := range se.Images {
-			if byUID[img.BlobName] != nil && byUID[img.BlobName].HasPixelData {
+			if _, ok := render[img.BlobName]; ok {
 				withPixels = append(withPixels, img.BlobName)
 			}
 		}
 		if len(withPixels) == 0 {
 			continue
 		}
-		mid := withPixels[len(withPixels)/2]
-		tasks = append(tasks, blobTask{name: mis.PreviewName(se.SeriesInstanceUID), contentType: contentTypeJPEG,
-			render: paths[mid], maxSide: g.cfg.Previews.PreviewSize, sop: mid, facts: byUID[mid]})
-		if studyPreview == "" {
-			studyPreview = mid
-			tasks = append(tasks, blobTask{name: mis.PreviewName(study.StudyInstanceUID), contentType: contentTypeJPEG,
-				render: paths[mid], maxSide: g.cfg.Previews.PreviewSize, sop: mid, facts: byUID[mid]})
+		t := &tasks[render[withPixels[len(withPixels)/2]]]
+		t.previews = append(t.previews, preview{mis.PreviewName(se.SeriesInstanceUID), g.cfg.Previews.PreviewSize})
+		if !studyPreview {
+			studyPreview = true
+			t.previews = append(t.previews, preview{mis.PreviewName(study.StudyInstanceUID), g.cfg.Previews.PreviewSize})
 		}
+	}
+	return tasks
+}
+
+// instanceTasks are an instance's own blobs: its file and, when it has
+// pixel data, its thumbnail.
+func (g *Gateway) instanceTasks(sop, path string, pixels bool) []blobTask {
+	tasks := []blobTask{{sop: sop, path: path}}
+	if pixels {
+		tasks = append(tasks, blobTask{sop: sop, path: path, previews: []preview{{mis.PreviewName(sop), g.cfg.Previews.ThumbnailSize}}})
 	}
 	return tasks
 }
@@ -250,9 +287,10 @@ type uploadFunc func(ctx context.Context, name, contentType string, r io.Reader)
 
 // uploadWith runs the tasks, g.cfg.Parallel at a time, through up, adding
 // each blob to done as it completes (and to the store when remember is
-// set, so a resumed delivery skips it). It returns the instances whose
-// pixels could not be rendered: they are delivered without previews.
-func (g *Gateway) uploadWith(ctx context.Context, st store.Study, todo []blobTask, done map[string]store.UploadedBlob, up uploadFunc, remember bool) (map[string]bool, error) {
+// set, so a resumed delivery skips it). An instance of fs whose pixels
+// cannot be rendered loses its HasPixelData: it is delivered without
+// previews.
+func (g *Gateway) uploadWith(ctx context.Context, st store.Study, todo []blobTask, fs []mis.Instance, done map[string]store.UploadedBlob, up uploadFunc, remember bool) error {
 	var (
 		mu        sync.Mutex
 		noPreview = map[string]bool{}
@@ -279,23 +317,17 @@ func (g *Gateway) uploadWith(ctx context.Context, st store.Study, todo []blobTas
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			b, skipped, err := g.uploadOne(ctx, st, t, up)
+			bs, skipped, err := g.uploadOne(ctx, st, t, up)
 			mu.Lock()
 			defer mu.Unlock()
-			switch {
-			case err != nil:
-				if firstErr == nil {
-					firstErr = fmt.Errorf("blob %s: %w", t.name, err)
-					cancel()
-				}
-				return
-			case skipped:
+			if skipped {
 				noPreview[t.sop] = true
-				return
 			}
-			done[t.name] = b
+			for _, b := range bs {
+				done[b.Name] = b
+			}
 			if remember {
-				unrecorded = append(unrecorded, b)
+				unrecorded = append(unrecorded, bs...)
 				if len(unrecorded) >= 64 {
 					if err := g.store.RecordBlobs(ctx, unrecorded); err != nil && firstErr == nil {
 						firstErr = err
@@ -303,7 +335,14 @@ func (g *Gateway) uploadWith(ctx context.Context, st store.Study, todo []blobTas
 					unrecorded = unrecorded[:0]
 				}
 			}
-			finished++
+			finished += len(bs)
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				return
+			}
 			if time.Since(progress) > time.Second {
 				progress = time.Now()
 				n := finished
@@ -332,51 +371,85 @@ func (g *Gateway) uploadWith(ctx context.Context, st store.Study, todo []blobTas
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = ctx.Err()
 	}
-	// A preview of an instance that cannot be rendered names no blob, and
-	// neither does a series or study preview rendered from it.
-	for sop := range noPreview {
-		delete(done, mis.PreviewName(sop))
+	for i := range fs {
+		if noPreview[fs[i].SOPInstanceUID] {
+			fs[i].HasPixelData = false
+		}
 	}
-	return noPreview, firstErr
+	return firstErr
 }
 
-// uploadOne uploads one blob. skipped reports a preview
-// whose pixels cannot be rendered (a typed previews error): not a failure.
-func (g *Gateway) uploadOne(ctx context.Context, st store.Study, t blobTask, up uploadFunc) (store.UploadedBlob, bool, error) {
-	var r io.Reader
-	if t.render != "" {
-		var buf bytes.Buffer
-		rd, err := previews.RenderFile(t.render, g.cfg.Previews)
-		if err == nil {
-			err = rd.EncodeJPEG(&buf, t.maxSide)
-		}
-		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				return store.UploadedBlob{}, false, err
-			}
-			g.log.Warn("no preview", "sop", t.sop, "err", err)
-			g.event(ctx, st.StudyUID, "no-preview", "%s: %v", t.sop, err)
-			return store.UploadedBlob{}, true, nil
-		}
-		r = &buf
-	} else {
+// uploadOne uploads a task's blobs, returning those uploaded (some, with
+// an error, when one upload fails). skipped reports an instance whose
+// pixels cannot be rendered (a typed previews error): not a failure, it
+// has no previews.
+func (g *Gateway) uploadOne(ctx context.Context, st store.Study, t blobTask, up uploadFunc) (_ []store.UploadedBlob, skipped bool, _ error) {
+	if t.previews == nil {
 		f, err := os.Open(t.path)
 		if err != nil {
-			return store.UploadedBlob{}, false, fmt.Errorf("%w: spooled file: %v", jobs.ErrPermanent, err)
+			return nil, false, fmt.Errorf("%w: spooled file: %v", jobs.ErrPermanent, err)
 		}
 		defer f.Close()
-		r = f
+		b, err := uploadBlob(ctx, st.StudyUID, t.sop, contentTypeDICOM, f, up)
+		if err != nil {
+			return nil, false, err
+		}
+		return []store.UploadedBlob{b}, false, nil
 	}
-	b, err := up(ctx, t.name, t.contentType, r)
+	jpegs, err := g.renderPreviews(t)
 	if err != nil {
-		return store.UploadedBlob{}, false, err
+		g.log.Warn("no preview", "sop", t.sop, "err", err)
+		g.event(ctx, st.StudyUID, "no-preview", "%s: %v", t.sop, err)
+		return nil, true, nil
 	}
-	ub := store.UploadedBlob{StudyUID: st.StudyUID, Name: t.name, ContentType: t.contentType, RefURL: b.RefURL,
+	var out []store.UploadedBlob
+	for i, p := range t.previews {
+		b, err := uploadBlob(ctx, st.StudyUID, p.name, contentTypeJPEG, bytes.NewReader(jpegs[i]), up)
+		if err != nil {
+			return out, false, err
+		}
+		out = append(out, b)
+	}
+	return out, false, nil
+}
+
+// renderPreviews renders a task's instance once and encodes each of its
+// previews; previews of one size (a series and the study preview) share
+// one encoding. A preview is a few hundred kilobytes at most.
+func (g *Gateway) renderPreviews(t blobTask) ([][]byte, error) {
+	rd, err := previews.RenderFile(t.path, g.cfg.Previews)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(t.previews))
+	bySize := map[int][]byte{}
+	for i, p := range t.previews {
+		if jpg, ok := bySize[p.maxSide]; ok {
+			out[i] = jpg
+			continue
+		}
+		var buf bytes.Buffer
+		if err := rd.EncodeJPEG(&buf, p.maxSide); err != nil {
+			return nil, err
+		}
+		out[i], bySize[p.maxSide] = buf.Bytes(), buf.Bytes()
+	}
+	return out, nil
+}
+
+// uploadBlob uploads one blob of a study through up and describes it for
+// the store.
+func uploadBlob(ctx context.Context, studyUID, name, contentType string, r io.Reader, up uploadFunc) (store.UploadedBlob, error) {
+	b, err := up(ctx, name, contentType, r)
+	if err != nil {
+		return store.UploadedBlob{}, fmt.Errorf("blob %s: %w", name, err)
+	}
+	ub := store.UploadedBlob{StudyUID: studyUID, Name: name, ContentType: contentType, RefURL: b.RefURL,
 		ContentLength: b.Length()}
 	if hi := b.Info.HashInfo; hi != nil {
 		ub.Hash, ub.BlockSize = hi.Hash, hi.BlockSize()
 	}
-	return ub, false, nil
+	return ub, nil
 }
 
 // findThing returns the study's thing in its record, or nil.

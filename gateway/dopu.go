@@ -257,15 +257,11 @@ func (g *Gateway) deliverDOPU(ctx context.Context, st store.Study, attempt int) 
 	if err != nil {
 		return fmt.Errorf("%w: %v", jobs.ErrPermanent, err)
 	}
-	paths := map[string]string{}
-	for _, in := range ins {
-		paths[in.SOPInstanceUID] = in.Path
-	}
 	// A package is sealed with a fresh salt each attempt, so blobs of an
 	// earlier attempt cannot be reused: every blob is uploaded again.
-	tasks := g.plan(fs, paths)
+	tasks := g.plan(ins, fs)
 	if _, err := g.store.UpdateStudy(ctx, st.StudyUID, func(s *store.Study) error {
-		s.State, s.BlobsTotal, s.BlobsDone, s.Attempts = store.StateUploading, len(tasks), 0, attempt
+		s.State, s.BlobsTotal, s.BlobsDone, s.Attempts = store.StateUploading, blobCount(tasks), 0, attempt
 		return nil
 	}); err != nil {
 		return err
@@ -274,14 +270,8 @@ func (g *Gateway) deliverDOPU(ctx context.Context, st store.Study, attempt int) 
 		return g.platform.UploadPackageBlob(ctx, key, name, contentType, r)
 	}
 	done := map[string]store.UploadedBlob{}
-	noPreview, err := g.uploadWith(ctx, st, tasks, done, up, false)
-	if err != nil {
+	if err := g.uploadWith(ctx, st, tasks, fs, done, up, false); err != nil {
 		return err
-	}
-	for i := range fs {
-		if noPreview[fs[i].SOPInstanceUID] {
-			fs[i].HasPixelData = false
-		}
 	}
 	typeID, _ := g.cfg.MISVersion.TypeID()
 	t, err := g.thingFor(typeID, fs, nil, done)

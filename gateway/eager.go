@@ -143,22 +143,15 @@ func (e *eager) upload(ctx context.Context, it eagerItem) []store.UploadedBlob {
 	up := func(ctx context.Context, name, contentType string, r io.Reader) (thing.Blob, error) {
 		return e.g.platform.UploadBlob(ctx, recordID, name, contentType, r)
 	}
-	tasks := []blobTask{{name: it.facts.SOPInstanceUID, contentType: contentTypeDICOM, path: it.path}}
-	if it.facts.HasPixelData {
-		tasks = append(tasks, blobTask{name: mis.PreviewName(it.facts.SOPInstanceUID), contentType: contentTypeJPEG,
-			render: it.path, maxSide: e.g.cfg.Previews.ThumbnailSize, sop: it.facts.SOPInstanceUID})
-	}
 	var out []store.UploadedBlob
-	for _, t := range tasks {
-		b, skipped, err := e.g.uploadOne(ctx, st, t, up)
+	for _, t := range e.g.instanceTasks(it.facts.SOPInstanceUID, it.path, it.facts.HasPixelData) {
+		bs, _, err := e.g.uploadOne(ctx, st, t, up)
+		out = append(out, bs...)
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
-				e.g.log.Debug("eager upload failed; the delivery will retry", "blob", t.name, "err", err)
+				e.g.log.Debug("eager upload failed; the delivery will retry", "sop", t.sop, "err", err)
 			}
 			return out
-		}
-		if !skipped {
-			out = append(out, b)
 		}
 	}
 	return out
