@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -252,10 +251,7 @@ func TestCrashes(t *testing.T) {
 		}
 	}
 
-	originals := map[string]string{}
-	for _, f := range files {
-		originals[sopOf(t, f)] = f
-	}
+	originals := originalsOf(t, files)
 	for _, uid := range studyUIDs {
 		things := studyThings(t, pf.client, pf.recordID, uid)
 		if len(things) != 1 {
@@ -283,17 +279,7 @@ func TestCrashes(t *testing.T) {
 			t.Errorf("study %s: %d images, want 10", uid, len(seen))
 		}
 		for _, b := range things[0].BlobPayload.Blobs {
-			var buf bytes.Buffer
-			if _, err := pf.client.DownloadBlob(ctx, b.RefURL, &buf); err != nil {
-				t.Fatalf("download %s: %v", b.Info.Name, err)
-			}
-			checkHash(t, b, buf.Bytes())
-			if orig, ok := originals[b.Info.Name]; ok {
-				want, _ := os.ReadFile(orig)
-				if !bytes.Equal(dataSet(t, buf.Bytes()), dataSet(t, want)) {
-					t.Errorf("%s: delivered data set differs from the original", b.Info.Name)
-				}
-			}
+			fetchBlob(t, pf.client, b, originals)
 		}
 	}
 	t.Logf("%d instances in %d studies survived %d SIGKILLs", len(files), studies, kills)

@@ -234,7 +234,13 @@ func (g *Gateway) deliverDOPU(ctx context.Context, st store.Study, attempt int) 
 	}
 	switch p.State {
 	case PickupPackaged, PickupMailed:
-		return g.finishDOPU(ctx, st, p)
+		// Resumed after the package was made. Which instances it holds
+		// was not recorded: those indexed now are taken as packaged.
+		ins, err := g.store.StudyInstances(ctx, st.StudyUID)
+		if err != nil {
+			return err
+		}
+		return g.finishDOPU(ctx, st, p, ins)
 	case PickupDeleted:
 		return fmt.Errorf("%w: the pick-up was deleted", jobs.ErrPermanent)
 	}
@@ -320,11 +326,13 @@ func (g *Gateway) deliverDOPU(ctx context.Context, st store.Study, attempt int) 
 		return err
 	}
 	g.event(ctx, st.StudyUID, "packaged", "drop-off/pick-up package %d with %d blobs created; answer erased", p.ID, len(refs))
-	return g.finishDOPU(ctx, st, p)
+	return g.finishDOPU(ctx, st, p, ins)
 }
 
-// finishDOPU mails the code (once) and marks the study delivered.
-func (g *Gateway) finishDOPU(ctx context.Context, st store.Study, p store.Pickup) error {
+// finishDOPU mails the code (once) and marks the packaged instances ins
+// and their study delivered. Instances that arrived while the package was
+// made are not in it: the study goes back to receiving for them.
+func (g *Gateway) finishDOPU(ctx context.Context, st store.Study, p store.Pickup, ins []store.Instance) error {
 	if p.State == PickupPackaged {
 		if err := g.mailCode(ctx, p, true); err != nil {
 			return err
@@ -333,10 +341,6 @@ func (g *Gateway) finishDOPU(ctx context.Context, st store.Study, p store.Pickup
 		if err := g.store.UpdatePickup(ctx, p); err != nil {
 			return err
 		}
-	}
-	ins, err := g.store.StudyInstances(ctx, st.StudyUID)
-	if err != nil {
-		return err
 	}
 	if _, err := g.markDelivered(ctx, st.StudyUID, ins, func(s *store.Study) { s.PackageCode = p.IdentityCode }); err != nil {
 		return err

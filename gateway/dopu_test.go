@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"net"
 	netmail "net/mail"
-	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,12 +18,14 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"dicomgate/bench/ctstudy"
 	"dicomgate/gateway/keyfile"
 	"dicomgate/gateway/mail"
 	"dicomgate/gateway/mail/mailsql"
 	"dicomgate/gateway/route"
 	"dicomgate/gateway/store"
 	"dicomgate/mis"
+	"dicomgate/platform/client"
 )
 
 // smtpSink is a real SMTP server on loopback that keeps what it receives.
@@ -95,9 +97,9 @@ func TestDOPU(t *testing.T) {
 	pf := startPlatform(t, dir)
 	sink := startSMTP(t)
 	host, port, _ := net.SplitHostPort(sink.addr)
-	var portN int
-	for _, c := range port {
-		portN = portN*10 + int(c-'0')
+	portN, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
 	}
 	transport, err := mail.NewSMTP(mail.SMTPConfig{Host: host, Port: portN, Security: mail.SecurityNone, From: "gateway@hospital.example"})
 	if err != nil {
@@ -177,22 +179,10 @@ func TestDOPU(t *testing.T) {
 	if len(m.BlobNames()) != 13 || len(things[0].BlobPayload.Blobs) != 13 {
 		t.Fatalf("picked-up MIS names %d blobs, payload %d; want 13", len(m.BlobNames()), len(things[0].BlobPayload.Blobs))
 	}
-	originals := map[string]string{}
-	for _, f := range files {
-		originals[sopOf(t, f)] = f
-	}
+	originals := originalsOf(t, files)
 	matched := 0
 	for _, b := range things[0].BlobPayload.Blobs {
-		var buf bytes.Buffer
-		if _, err := pf.client.DownloadBlob(ctx, b.RefURL, &buf); err != nil {
-			t.Fatalf("download %s: %v", b.Info.Name, err)
-		}
-		checkHash(t, b, buf.Bytes())
-		if orig, ok := originals[b.Info.Name]; ok {
-			want, _ := os.ReadFile(orig)
-			if !bytes.Equal(dataSet(t, buf.Bytes()), dataSet(t, want)) {
-				t.Errorf("%s: picked-up data set differs from the original", b.Info.Name)
-			}
+		if _, original := fetchBlob(t, pf.client, b, originals); original {
 			matched++
 		}
 	}
@@ -260,5 +250,76 @@ func TestDOPULostReply(t *testing.T) {
 	}
 	if p, _ = gw.store.Pickup(ctx, bogus.ID); p.State != PickupCreating {
 		t.Fatalf("registration with no package moved to %s", p.State)
+	}
+}
+
+// hookPlatform is the real platform client with a hook that runs before
+// each package is created.
+type hookPlatform struct {
+	*client.Client
+	beforePackage func(ctx context.Context)
+}
+
+func (p *hookPlatform) CreateConnectPackage(ctx context.Context, cp client.ConnectPackage) (string, error) {
+	p.beforePackage(ctx)
+	return p.Client.CreateConnectPackage(ctx, cp)
+}
+
+// TestDOPULateInstance sends an instance of a study while its package is
+// being made: the instance is not in the package, so it must not be taken
+// for delivered; the study goes back to receiving for it and then waits
+// for a pick-up registration of its own.
+func TestDOPULateInstance(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	pf := startPlatform(t, dir)
+	key, err := keyfile.LoadOrCreate(filepath.Join(dir, "gateway.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	packaging, proceed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hp := &hookPlatform{Client: pf.client, beforePackage: func(ctx context.Context) {
+		once.Do(func() {
+			close(packaging)
+			select {
+			case <-proceed:
+			case <-ctx.Done():
+			}
+		})
+	}}
+	gw := startGateway(t, dir, hp, Config{Rules: []route.Rule{{Action: route.ActionDOPU}}, Sealer: key, PublicURL: pf.url})
+	reg, err := gw.gw.RegisterPickup(ctx, PickupRequest{PatientID: "PAT-LATE", Email: "l@example.org", FriendlyName: "L", Question: "Q?", Answer: "answer-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	studyUID, files := writeStudy(t, dir, "PAT-LATE")
+	late, err := ctstudy.WriteSeries(filepath.Join(dir, "late"), ctstudy.Options{Instances: 1, Rows: 32, Columns: 32,
+		PatientID: "PAT-LATE", StudyInstanceUID: studyUID, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storescu(t, gw.addr, files...)
+	select {
+	case <-packaging:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the study was never packaged")
+	}
+	storescu(t, gw.addr, late.Files...)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if st, err := gw.store.Study(ctx, studyUID); err == nil && st.Instances == len(files)+1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the late instance was not indexed")
+		}
+	}
+	close(proceed)
+	st := waitState(t, gw.store, studyUID, 60*time.Second, store.StateWaitingPickup, store.StateDelivered, store.StateFailed)
+	if st.State != store.StateWaitingPickup || st.Delivered != len(files) || st.PackageCode != reg.IdentityCode {
+		t.Fatalf("study after a package made without its late instance: %+v", st)
+	}
+	if in, err := gw.store.Instance(ctx, sopOf(t, late.Files[0])); err != nil || in.Delivered {
+		t.Fatalf("late instance: delivered %v, %v", in.Delivered, err)
 	}
 }

@@ -72,27 +72,16 @@ func TestStudyIntoRecord(t *testing.T) {
 	if len(names) != 13 || len(th.BlobPayload.Blobs) != 13 {
 		t.Fatalf("MIS names %d blobs, payload has %d; want 13", len(names), len(th.BlobPayload.Blobs))
 	}
-	originals := map[string]string{}
-	for _, f := range files {
-		originals[sopOf(t, f)] = f
-	}
+	originals := originalsOf(t, files)
 	for _, b := range th.BlobPayload.Blobs {
-		var buf bytes.Buffer
-		if _, err := pf.client.DownloadBlob(ctx, b.RefURL, &buf); err != nil {
-			t.Fatalf("download %s: %v", b.Info.Name, err)
-		}
-		checkHash(t, b, buf.Bytes())
-		if orig, ok := originals[b.Info.Name]; ok {
+		data, original := fetchBlob(t, pf.client, b, originals)
+		if original {
 			if b.Info.ContentType != "application/dicom" {
 				t.Errorf("%s: content type %q", b.Info.Name, b.Info.ContentType)
 			}
-			want, _ := os.ReadFile(orig)
-			if !bytes.Equal(dataSet(t, buf.Bytes()), dataSet(t, want)) {
-				t.Errorf("%s: data set differs from the original", b.Info.Name)
-			}
 			continue
 		}
-		if !strings.HasSuffix(b.Info.Name, "_preview") || b.Info.ContentType != "image/jpeg" || !bytes.HasPrefix(buf.Bytes(), []byte{0xFF, 0xD8}) {
+		if !strings.HasSuffix(b.Info.Name, "_preview") || b.Info.ContentType != "image/jpeg" || !bytes.HasPrefix(data, []byte{0xFF, 0xD8}) {
 			t.Errorf("blob %s (%s) is neither an original nor a JPEG preview", b.Info.Name, b.Info.ContentType)
 		}
 	}
@@ -109,6 +98,40 @@ func studyThings(t *testing.T, c *client.Client, recordID, studyUID string) []*t
 		out = append(out, g.Things...)
 	}
 	return out
+}
+
+// originalsOf maps the SOP Instance UID of each file to the file.
+func originalsOf(t *testing.T, files []string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, f := range files {
+		m[sopOf(t, f)] = f
+	}
+	return m
+}
+
+// fetchBlob downloads a delivered blob and checks its SHA256Block hash and
+// length. When it is one of the originals (by SOP Instance UID), its data
+// set must be the original file's. It returns the blob's bytes and whether
+// it is an original.
+func fetchBlob(t *testing.T, c *client.Client, b thing.Blob, originals map[string]string) ([]byte, bool) {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := c.DownloadBlob(context.Background(), b.RefURL, &buf); err != nil {
+		t.Fatalf("download %s: %v", b.Info.Name, err)
+	}
+	checkHash(t, b, buf.Bytes())
+	orig, ok := originals[b.Info.Name]
+	if ok {
+		want, err := os.ReadFile(orig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(dataSet(t, buf.Bytes()), dataSet(t, want)) {
+			t.Errorf("%s: delivered data set differs from the original", b.Info.Name)
+		}
+	}
+	return buf.Bytes(), ok
 }
 
 // checkHash recomputes a blob's SHA256Block hash from its bytes.
@@ -205,11 +228,7 @@ func TestLateSeriesUpdatesThing(t *testing.T) {
 		t.Fatalf("updated MIS: %d series, %d images, %d blobs", len(m.Series), n, len(things[0].BlobPayload.Blobs))
 	}
 	for _, b := range things[0].BlobPayload.Blobs {
-		var buf bytes.Buffer
-		if _, err := pf.client.DownloadBlob(ctx, b.RefURL, &buf); err != nil {
-			t.Fatalf("download %s: %v", b.Info.Name, err)
-		}
-		checkHash(t, b, buf.Bytes())
+		fetchBlob(t, pf.client, b, nil)
 	}
 }
 
