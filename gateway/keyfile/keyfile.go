@@ -26,8 +26,11 @@ var ErrOpen = errors.New("keyfile: sealed value does not open with this key")
 // Key is a gateway's secret key.
 type Key struct{ k [32]byte }
 
-// LoadOrCreate reads the key at path, creating it (mode 0600, synced)
-// when the file does not exist.
+// LoadOrCreate reads the key at path, creating it (mode 0600) when the
+// file does not exist. A new key is written and synced under a temporary
+// name, linked into place and its directory synced: a crash leaves no key
+// file or a whole one, and the key is on disk before anything is sealed
+// with it (a lost key loses every answer sealed with it).
 func LoadOrCreate(path string) (*Key, error) {
 	b, err := os.ReadFile(path)
 	switch {
@@ -45,26 +48,49 @@ func LoadOrCreate(path string) (*Key, error) {
 	if _, err := rand.Read(k.k[:]); err != nil {
 		return nil, fmt.Errorf("keyfile: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("keyfile: %w", err)
 	}
-	// O_EXCL: two processes starting at once must not both write a key.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
+	if err := writeNew(path, k.k[:]); errors.Is(err, fs.ErrExist) {
+		// Another process created the key first: use that one.
 		return LoadOrCreate(path)
+	} else if err != nil {
+		return nil, fmt.Errorf("keyfile: %w", err)
 	}
+	return k, nil
+}
+
+// writeNew writes data to path durably, failing with fs.ErrExist when
+// path exists.
+func writeNew(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".key-*") // mode 0600
 	if err != nil {
-		return nil, fmt.Errorf("keyfile: %w", err)
+		return err
 	}
-	if _, err := f.Write(k.k[:]); err != nil {
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("keyfile: %w", err)
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("keyfile: %w", err)
+		return err
 	}
-	return k, f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	// Link, unlike rename, does not replace a key another process made.
+	if err := os.Link(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Seal encrypts and authenticates plaintext.

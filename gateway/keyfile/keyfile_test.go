@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -58,5 +59,37 @@ func TestBadKeyFile(t *testing.T) {
 	os.WriteFile(path, []byte("short"), 0o600)
 	if _, err := LoadOrCreate(path); err == nil {
 		t.Fatal("short key file accepted")
+	}
+}
+
+// TestConcurrentCreate starts several gateways on one new key file at
+// once: they all end up with the one key on disk, and no temporary file
+// is left behind.
+func TestConcurrentCreate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gateway.key")
+	const n = 8
+	keys := make([]*Key, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			keys[i], errs[i] = LoadOrCreate(path)
+		}()
+	}
+	wg.Wait()
+	onDisk, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if errs[i] != nil || !bytes.Equal(keys[i].k[:], onDisk) {
+			t.Fatalf("gateway %d: key differs from the file (%v)", i, errs[i])
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("%d files in the key's directory, want only the key", len(entries))
 	}
 }
