@@ -39,7 +39,7 @@ func TestNextCheck(t *testing.T) {
 				uid := "1.2.3." + string(rune('1'+i))
 				in := store.Instance{SOPInstanceUID: uid + ".1.1", SOPClassUID: "1.2.840.10008.5.1.4.1.1.2", StudyUID: uid,
 					SeriesUID: uid + ".1", Path: "/nonexistent", ReceivedAt: now}
-				if _, err := st.PutInstance(ctx, in, store.Study{PatientID: "P"}, now.Add(d)); err != nil {
+				if _, err := st.PutInstances(ctx, []store.NewInstance{{Instance: in, Facts: store.Study{PatientID: "P"}, ReadyAt: now.Add(d)}}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -40,11 +40,6 @@ func (s *SQL) Events(ctx context.Context, studyUID string) ([]Event, error) {
 	return out, rows.Err()
 }
 
-// RecordBlob implements Store.
-func (s *SQL) RecordBlob(ctx context.Context, b UploadedBlob) error {
-	return s.recordBlob(ctx, s.db, b)
-}
-
 // RecordBlobs implements Store.
 func (s *SQL) RecordBlobs(ctx context.Context, bs []UploadedBlob) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
@@ -57,8 +52,8 @@ func (s *SQL) RecordBlobs(ctx context.Context, bs []UploadedBlob) error {
 	})
 }
 
-func (s *SQL) recordBlob(ctx context.Context, q querier, b UploadedBlob) error {
-	_, err := s.exec(ctx, q, `INSERT INTO gw_blobs (study_uid, name, content_type, ref_url, hash, block_size, content_length)
+func (s *SQL) recordBlob(ctx context.Context, tx *sql.Tx, b UploadedBlob) error {
+	_, err := s.exec(ctx, tx, `INSERT INTO gw_blobs (study_uid, name, content_type, ref_url, hash, block_size, content_length)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (study_uid, name) DO UPDATE SET content_type = excluded.content_type,
 		ref_url = excluded.ref_url, hash = excluded.hash, block_size = excluded.block_size, content_length = excluded.content_length`,
 		b.StudyUID, b.Name, b.ContentType, b.RefURL, b.Hash, b.BlockSize, b.ContentLength)

@@ -193,13 +193,11 @@ type Event struct {
 // Store is everything the gateway keeps.
 type Store interface {
 	Admin
-	// PutInstance records a spooled instance and folds it into its study
-	// (created with the given facts when new). readyAt is the end of the
-	// quiet period. It reports false, with no change, when the SOP Instance
-	// UID is already known.
-	PutInstance(ctx context.Context, in Instance, facts Study, readyAt time.Time) (bool, error)
-	// PutInstances records several instances in one transaction, as
-	// PutInstance does each; created[i] reports whether batch[i] was new.
+	// PutInstances records spooled instances in one transaction and folds
+	// each into its study (created with the instance's facts when new),
+	// whose quiet period then ends at the instance's ReadyAt. created[i]
+	// reports whether batch[i] was new: an instance whose SOP Instance UID
+	// is already known changes nothing.
 	PutInstances(ctx context.Context, batch []NewInstance) (created []bool, err error)
 	// Instance returns one instance by SOP Instance UID.
 	Instance(ctx context.Context, sopInstanceUID string) (Instance, error)
@@ -255,9 +253,8 @@ type Store interface {
 	// Events returns a study's history, oldest first.
 	Events(ctx context.Context, studyUID string) ([]Event, error)
 
-	// RecordBlob remembers an uploaded blob (replacing one of the same name).
-	RecordBlob(ctx context.Context, b UploadedBlob) error
-	// RecordBlobs remembers several uploaded blobs in one transaction.
+	// RecordBlobs remembers uploaded blobs in one transaction, each
+	// replacing a blob of the same study and name.
 	RecordBlobs(ctx context.Context, bs []UploadedBlob) error
 	// Blobs lists the blobs uploaded for a study.
 	Blobs(ctx context.Context, studyUID string) ([]UploadedBlob, error)

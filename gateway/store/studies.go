@@ -47,15 +47,6 @@ func studyArgs(st Study) []any {
 		st.ThingID, st.VersionStamp, st.PersonID, st.RecordID, st.PackageCode, st.PickupID}
 }
 
-// PutInstance implements Store.
-func (s *SQL) PutInstance(ctx context.Context, in Instance, facts Study, readyAt time.Time) (bool, error) {
-	created, err := s.PutInstances(ctx, []NewInstance{{Instance: in, Facts: facts, ReadyAt: readyAt}})
-	if err != nil {
-		return false, err
-	}
-	return created[0], nil
-}
-
 // PutInstances implements Store.
 func (s *SQL) PutInstances(ctx context.Context, batch []NewInstance) ([]bool, error) {
 	created := make([]bool, len(batch))

@@ -221,9 +221,9 @@ func testCounts(t *testing.T, s store.Store) {
 	if c, err := s.StudyCounts(ctx); err != nil || len(c) != 0 {
 		t.Fatalf("StudyCounts on empty store = %v, %v", c, err)
 	}
-	s.PutInstance(ctx, instance("2.1", "2.1.1", "2.1.1.1", t0), facts("CT"), t0)
-	s.PutInstance(ctx, instance("2.2", "2.2.1", "2.2.1.1", t0), facts("CT"), t0)
-	s.PutInstance(ctx, instance("2.3", "2.3.1", "2.3.1.1", t0), facts("CT"), t0)
+	putInstance(ctx, s, instance("2.1", "2.1.1", "2.1.1.1", t0), facts("CT"), t0)
+	putInstance(ctx, s, instance("2.2", "2.2.1", "2.2.1.1", t0), facts("CT"), t0)
+	putInstance(ctx, s, instance("2.3", "2.3.1", "2.3.1.1", t0), facts("CT"), t0)
 	s.UpdateStudy(ctx, "2.3", func(st *store.Study) error { st.State = store.StateFailed; return nil })
 	c, err := s.StudyCounts(ctx)
 	if err != nil || len(c) != 2 || c[store.StateReceiving] != 2 || c[store.StateFailed] != 1 {

@@ -57,6 +57,16 @@ func instance(study, series, sop string, at time.Time) store.Instance {
 		CallingAE: "CT1", PeerAddr: "127.0.0.1:4000", ReceivedAt: at, Facts: []byte(`{"sop":"` + sop + `"}`)}
 }
 
+// putInstance records one instance as a batch of one and reports whether
+// it was new.
+func putInstance(ctx context.Context, s store.Store, in store.Instance, facts store.Study, readyAt time.Time) (bool, error) {
+	created, err := s.PutInstances(ctx, []store.NewInstance{{Instance: in, Facts: facts, ReadyAt: readyAt}})
+	if err != nil {
+		return false, err
+	}
+	return created[0], nil
+}
+
 func facts(mods ...string) store.Study {
 	return store.Study{PatientID: "P1", IssuerOfPatientID: "HOSP", PatientName: "Doe^Jane", StudyDate: "20261120",
 		StudyDescription: "CT chest", AccessionNumber: "A1", ReferringPhysician: "Who^Doctor", Modalities: mods}
@@ -66,7 +76,7 @@ func testInstancesFormStudies(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	for i, m := range []string{"CT", "CT", "SR"} {
 		at := t0.Add(time.Duration(i) * time.Second)
-		ok, err := s.PutInstance(ctx, instance("1.2.3", fmt.Sprintf("1.2.3.%d", i/2), fmt.Sprintf("1.2.3.9.%d", i), at), facts(m), at.Add(time.Minute))
+		ok, err := putInstance(ctx, s, instance("1.2.3", fmt.Sprintf("1.2.3.%d", i/2), fmt.Sprintf("1.2.3.9.%d", i), at), facts(m), at.Add(time.Minute))
 		if err != nil || !ok {
 			t.Fatalf("PutInstance %d = %v, %v", i, ok, err)
 		}
@@ -114,11 +124,11 @@ func testInstancesFormStudies(t *testing.T, s store.Store) {
 func testDuplicateInstance(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	in := instance("1.2.4", "1.2.4.1", "1.2.4.1.1", t0)
-	if ok, err := s.PutInstance(ctx, in, facts("CT"), t0); err != nil || !ok {
+	if ok, err := putInstance(ctx, s, in, facts("CT"), t0); err != nil || !ok {
 		t.Fatalf("first = %v, %v", ok, err)
 	}
 	in.Path = "/elsewhere"
-	if ok, err := s.PutInstance(ctx, in, facts("CT"), t0); err != nil || ok {
+	if ok, err := putInstance(ctx, s, in, facts("CT"), t0); err != nil || ok {
 		t.Fatalf("duplicate = %v, %v; want false, nil", ok, err)
 	}
 	st, _ := s.Study(ctx, "1.2.4")
@@ -130,7 +140,7 @@ func testDuplicateInstance(t *testing.T, s store.Store) {
 
 func testUpdateStudy(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	s.PutInstance(ctx, instance("1.2.5", "1.2.5.1", "1.2.5.1.1", t0), facts("MR"), t0)
+	putInstance(ctx, s, instance("1.2.5", "1.2.5.1", "1.2.5.1.1", t0), facts("MR"), t0)
 	st, err := s.UpdateStudy(ctx, "1.2.5", func(st *store.Study) error {
 		st.State = store.StateDelivered
 		st.ThingID, st.VersionStamp, st.RecordID = "thing", "v1", "rec"
@@ -151,7 +161,7 @@ func testUpdateStudy(t *testing.T, s store.Store) {
 	}
 	// A late instance reopens a delivered study for an update.
 	late := t0.Add(2 * time.Hour)
-	if ok, err := s.PutInstance(ctx, instance("1.2.5", "1.2.5.2", "1.2.5.2.1", late), facts("MR"), late.Add(time.Minute)); err != nil || !ok {
+	if ok, err := putInstance(ctx, s, instance("1.2.5", "1.2.5.2", "1.2.5.2.1", late), facts("MR"), late.Add(time.Minute)); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
 	got, _ = s.Study(ctx, "1.2.5")
@@ -160,7 +170,7 @@ func testUpdateStudy(t *testing.T, s store.Store) {
 	}
 	// A held study stays held.
 	s.UpdateStudy(ctx, "1.2.5", func(st *store.Study) error { st.State = store.StateHeld; return nil })
-	s.PutInstance(ctx, instance("1.2.5", "1.2.5.2", "1.2.5.2.2", late), facts("MR"), late)
+	putInstance(ctx, s, instance("1.2.5", "1.2.5.2", "1.2.5.2.2", late), facts("MR"), late)
 	if got, _ = s.Study(ctx, "1.2.5"); got.State != store.StateHeld || got.Instances != 3 {
 		t.Fatalf("held study: %+v", got)
 	}
@@ -174,8 +184,8 @@ func testDueStudies(t *testing.T, s store.Store) {
 	if next, err := s.NextReadyAt(ctx); err != nil || !next.IsZero() {
 		t.Fatalf("NextReadyAt of an empty store = %v, %v; want the zero time", next, err)
 	}
-	s.PutInstance(ctx, instance("1.2.6", "1.2.6.1", "1.2.6.1.1", t0), facts("CT"), t0.Add(time.Minute))
-	s.PutInstance(ctx, instance("1.2.7", "1.2.7.1", "1.2.7.1.1", t0), facts("CT"), t0.Add(2*time.Minute))
+	putInstance(ctx, s, instance("1.2.6", "1.2.6.1", "1.2.6.1.1", t0), facts("CT"), t0.Add(time.Minute))
+	putInstance(ctx, s, instance("1.2.7", "1.2.7.1", "1.2.7.1.1", t0), facts("CT"), t0.Add(2*time.Minute))
 	if next, err := s.NextReadyAt(ctx); err != nil || !next.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("NextReadyAt = %v, %v; want %v", next, err, t0.Add(time.Minute))
 	}
@@ -344,14 +354,14 @@ func testEventsAndBlobs(t *testing.T, s store.Store) {
 		t.Fatalf("Events = %+v, %v", ev, err)
 	}
 	b := store.UploadedBlob{StudyUID: "1.2", Name: "1.2.3", ContentType: "application/dicom", RefURL: "u1", Hash: "h1", BlockSize: 4 << 20, ContentLength: 10}
-	if err := s.RecordBlob(ctx, b); err != nil {
+	if err := s.RecordBlobs(ctx, []store.UploadedBlob{b}); err != nil {
 		t.Fatal(err)
 	}
 	b.RefURL, b.Hash = "u2", "h2"
-	if err := s.RecordBlob(ctx, b); err != nil {
+	if err := s.RecordBlobs(ctx, []store.UploadedBlob{b}); err != nil {
 		t.Fatal(err)
 	}
-	s.RecordBlob(ctx, store.UploadedBlob{StudyUID: "1.2", Name: "1.2.3_preview", ContentType: "image/jpeg", RefURL: "u3", Hash: "h3", BlockSize: 1, ContentLength: 1})
+	s.RecordBlobs(ctx, []store.UploadedBlob{{StudyUID: "1.2", Name: "1.2.3_preview", ContentType: "image/jpeg", RefURL: "u3", Hash: "h3", BlockSize: 1, ContentLength: 1}})
 	bl, err := s.Blobs(ctx, "1.2")
 	if err != nil || len(bl) != 2 || bl[0].RefURL != "u2" || bl[0].Hash != "h2" || bl[1].ContentType != "image/jpeg" {
 		t.Fatalf("Blobs = %+v, %v", bl, err)
@@ -464,7 +474,7 @@ func testConcurrentInstances(t *testing.T, s store.Store) {
 				if (i+w)%2 == 1 && w >= 2 {
 					continue
 				}
-				ok, err := s.PutInstance(ctx, instance("1.9", "1.9.1", fmt.Sprintf("1.9.1.%d", i), t0), facts("CT"), t0)
+				ok, err := putInstance(ctx, s, instance("1.9", "1.9.1", fmt.Sprintf("1.9.1.%d", i), t0), facts("CT"), t0)
 				if err != nil {
 					t.Error(err)
 					return
@@ -488,7 +498,7 @@ func testConcurrentInstances(t *testing.T, s store.Store) {
 // two studies, one known already and one twice in the batch.
 func testInstanceBatch(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	if _, err := s.PutInstance(ctx, instance("3.1", "3.1.1", "3.1.1.1", t0), facts("CT"), t0); err != nil {
+	if _, err := putInstance(ctx, s, instance("3.1", "3.1.1", "3.1.1.1", t0), facts("CT"), t0); err != nil {
 		t.Fatal(err)
 	}
 	batch := []store.NewInstance{
