@@ -52,11 +52,7 @@ func (g *Gateway) routeStudy(ctx context.Context, uid string) error {
 		return err
 	}
 	d := g.Decide(cur)
-	link, err := g.linkFor(ctx, cur)
-	if err != nil {
-		return err
-	}
-	pickup, err := g.pickupFor(ctx, cur)
+	link, pickup, err := g.placement(ctx, cur)
 	if err != nil {
 		return err
 	}
@@ -86,9 +82,21 @@ func (g *Gateway) routeStudy(ctx context.Context, uid string) error {
 	return nil
 }
 
+// placement looks up what place needs to know of a study's patient: the
+// Patient Connect mapping and a pick-up registration waiting for a study,
+// each nil when there is none. (Looked up before a study update: an
+// update's function must not call the store.)
+func (g *Gateway) placement(ctx context.Context, s store.Study) (*store.PatientLink, *store.Pickup, error) {
+	link, err := g.linkFor(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	pickup, err := g.pickupFor(ctx, s)
+	return link, pickup, err
+}
+
 // linkFor looks up the Patient Connect mapping of a study's patient; nil
-// when there is none. (Looked up before a study update: an update's
-// function must not call the store.)
+// when there is none.
 func (g *Gateway) linkFor(ctx context.Context, s store.Study) (*store.PatientLink, error) {
 	l, err := g.store.Link(ctx, ExternalID(s.PatientID, s.IssuerOfPatientID))
 	if errors.Is(err, store.ErrNotFound) {
@@ -167,11 +175,7 @@ func (g *Gateway) Release(ctx context.Context, uid string, action route.Action) 
 	if err != nil {
 		return err
 	}
-	link, err := g.linkFor(ctx, cur)
-	if err != nil {
-		return err
-	}
-	pickup, err := g.pickupFor(ctx, cur)
+	link, pickup, err := g.placement(ctx, cur)
 	if err != nil {
 		return err
 	}
