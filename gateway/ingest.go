@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -107,21 +106,11 @@ func (g *Gateway) indexRow(st spool.Stored, peer string, h header) (indexItem, e
 	return indexItem{n: store.NewInstance{Instance: in, Facts: studyFacts(f), ReadyAt: now.Add(g.cfg.QuietPeriod)}, facts: f}, nil
 }
 
-// readHeader reads the header facts of a stored instance. When the spool
-// knows where the header ends (it walked the data set), only that part of
-// the file is parsed: the pixel data, most of an image's bytes, is neither
-// read back nor decoded; whether it is there comes from the walk. Otherwise
-// the whole file is read.
+// readHeader reads the header facts of a stored instance. mis.ReadFile
+// stops before the pixel data, most of an image's bytes; whether it is
+// there the spool's walk already knows too.
 func readHeader(st spool.Stored) (mis.Instance, error) {
-	if st.HeaderSize <= 0 || st.Duplicate {
-		return mis.ReadFile(st.Path)
-	}
-	file, err := os.Open(st.Path)
-	if err != nil {
-		return mis.Instance{}, err
-	}
-	defer file.Close()
-	f, err := mis.Read(io.NewSectionReader(file, 0, st.HeaderSize), st.HeaderSize)
+	f, err := mis.ReadFile(st.Path)
 	if err != nil {
 		return mis.Instance{}, err
 	}
@@ -192,7 +181,7 @@ func (g *Gateway) Recover(ctx context.Context) error {
 			g.log.Warn("spooled file cannot join a study", "path", path, "err", err)
 			continue
 		}
-		meta, err := readMeta(path)
+		meta, err := dataset.ReadFileMetaFile(path)
 		if err != nil {
 			g.log.Warn("spooled file has no usable meta header", "path", path, "err", err)
 			continue
@@ -219,16 +208,6 @@ func (g *Gateway) Recover(ctx context.Context) error {
 		g.log.Info("recovered spooled instances", "count", n)
 	}
 	return nil
-}
-
-func readMeta(path string) (dataset.FileMeta, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return dataset.FileMeta{}, err
-	}
-	defer f.Close()
-	m, _, err := dataset.ReadFileMeta(bufio.NewReader(f))
-	return m, err
 }
 
 func truncate(s string, n int) string {

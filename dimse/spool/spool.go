@@ -97,11 +97,6 @@ type Stored struct {
 	SeriesInstanceUID string // from the data set, empty when absent
 	CallingAETitle    string
 	Size              int64 // bytes of the file written by this Put
-	// HeaderSize is the length of the file's leading part that holds the
-	// file meta information and every top-level element before pixel data
-	// (the first element of group 7FE0 or above): what a header reader
-	// needs to read. Zero when unknown (deflated data sets, duplicates).
-	HeaderSize int64
 	// PixelData reports that the data set has Pixel Data (or Float or
 	// Double Float Pixel Data) after the header.
 	PixelData bool
@@ -267,9 +262,6 @@ func (s *Spool) Put(ctx context.Context, in Instance, r io.Reader) (st Stored, e
 	st = Stored{Path: s.PathOf(in.SOPInstanceUID), SOPClassUID: in.SOPClassUID, SOPInstanceUID: in.SOPInstanceUID,
 		TransferSyntaxUID: in.TransferSyntaxUID, StudyInstanceUID: sum.StudyInstanceUID, SeriesInstanceUID: sum.SeriesInstanceUID,
 		CallingAETitle: in.CallingAETitle, Size: int64(len(meta)) + cw.n, PixelData: sum.PixelData}
-	if sum.HeaderLength > 0 {
-		st.HeaderSize = int64(len(meta)) + sum.HeaderLength
-	}
 	// The file carries its own size and checksum (an extended attribute
 	// written with its inode). With it, the name need not wait for the
 	// data: the file and directory syncs run at the same time, and a name
@@ -298,7 +290,7 @@ func (s *Spool) Put(ctx context.Context, in Instance, r io.Reader) (st Stored, e
 			st.Duplicate = true
 			// Path is the earlier copy: this data set's layout says
 			// nothing about it.
-			st.HeaderSize, st.PixelData = 0, false
+			st.PixelData = false
 		}
 	}
 	if !st.Duplicate {
