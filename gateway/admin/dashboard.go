@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 
@@ -38,7 +39,6 @@ type liveView struct {
 type dashboardView struct {
 	page
 	liveView
-	States []store.StudyState
 }
 
 func (s *Server) live(c *gin.Context) (liveView, error) {
@@ -57,20 +57,11 @@ func (s *Server) live(c *gin.Context) (liveView, error) {
 		v.Counts = append(v.Counts, stateCount{State: st, N: counts[st]})
 	}
 	f := store.StudyFilter{Limit: 200}
-	if st := store.StudyState(c.Query("state")); validState(st) {
+	if st := store.StudyState(c.Query("state")); slices.Contains(dashboardStates(), st) {
 		f.States, v.Filter = []store.StudyState{st}, st
 	}
 	v.Studies, err = s.db.Studies(ctx, f)
 	return v, err
-}
-
-func validState(st store.StudyState) bool {
-	for _, s := range dashboardStates() {
-		if s == st {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) dashboard(c *gin.Context) {
@@ -83,7 +74,7 @@ func (s *Server) dashboard(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.render(c, http.StatusOK, "dashboard", dashboardView{page: s.pageFor(c, "dashboard"), liveView: lv, States: dashboardStates()})
+	s.render(c, http.StatusOK, "dashboard", dashboardView{page: s.pageFor(c, "dashboard"), liveView: lv})
 }
 
 // dashboardFragment is what the dashboard polls every 2 s.
@@ -97,5 +88,5 @@ func (s *Server) dashboardFragment(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.renderTemplate(c, http.StatusOK, "dashboard", "live", dashboardView{page: s.pageFor(c, "dashboard"), liveView: lv, States: dashboardStates()})
+	s.renderTemplate(c, http.StatusOK, "dashboard", "live", dashboardView{page: s.pageFor(c, "dashboard"), liveView: lv})
 }

@@ -114,8 +114,8 @@ type pickupCan struct {
 	Resend, Letter, Delete bool
 }
 
-func (s *Server) pickupActions(p store.Pickup, isAdmin bool) pickupCan {
-	live := p.State != gateway.PickupDeleted
+func pickupActions(p store.Pickup, isAdmin bool) pickupCan {
+	live := pickupActive(&p)
 	return pickupCan{
 		Resend: p.State == gateway.PickupMailed || p.State == gateway.PickupPackaged,
 		Letter: live && p.IdentityCode != "",
@@ -157,16 +157,11 @@ func releasable(st store.StudyState) bool {
 // accession number and sends the study to DOPU.
 func (s *Server) createStudyPickup(c *gin.Context) {
 	ctx := c.Request.Context()
-	uid, ok := studyUID(c)
+	st, ok := s.studyOf(c)
 	if !ok {
-		s.errorPage(c, http.StatusNotFound, "No such study.")
 		return
 	}
-	st, err := s.db.Study(ctx, uid)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
+	uid := st.StudyUID
 	f := readPickupForm(c)
 	f.PatientID, f.Issuer, f.Accession = st.PatientID, st.IssuerOfPatientID, st.AccessionNumber
 	errs := map[string]string{}
@@ -185,20 +180,20 @@ func (s *Server) createStudyPickup(c *gin.Context) {
 		err = fmt.Errorf("%w: the study has a pick-up registration already (%s)", store.ErrConflict, cur.State)
 	}
 	if err != nil || len(errs) > 0 {
-		s.studyActionFailed(c, uid, "create-pickup", detail, errs, err, fill)
+		s.studyActionFailed(c, st, "create-pickup", detail, errs, err, fill)
 		return
 	}
 	p, err := s.gw.RegisterPickup(ctx, gateway.PickupRequest{StudyUID: uid, PatientID: f.PatientID, IssuerOfPatientID: f.Issuer,
 		AccessionNumber: f.Accession, Email: f.Email, FriendlyName: f.FriendlyName, Question: f.Question, Answer: answer})
 	if fieldError(err, "pickup.", errs) {
-		s.studyActionFailed(c, uid, "create-pickup", detail, errs, nil, fill)
+		s.studyActionFailed(c, st, "create-pickup", detail, errs, nil, fill)
 		return
 	}
 	if p.ID != 0 {
 		detail = fmt.Sprintf("pick-up %d for %s, code %s", p.ID, p.Email, maskCode(p.IdentityCode))
 	}
 	if err != nil {
-		s.studyActionFailed(c, uid, "create-pickup", detail, errs, err, fill)
+		s.studyActionFailed(c, st, "create-pickup", detail, errs, err, fill)
 		return
 	}
 	if err := s.audit(c, "create-pickup", uid, st.PatientID, detail); err != nil {
@@ -234,13 +229,11 @@ func backTo(c *gin.Context) string {
 }
 
 // pickupActionFailed audits a refused pick-up action and answers with its
-// status; internal errors are logged by fail.
+// status.
 func (s *Server) pickupActionFailed(c *gin.Context, name string, p store.Pickup, err error) {
-	if aerr := s.audit(c, name+"-refused", p.StudyUID, p.PatientID, fmt.Sprintf("pick-up %d: %v", p.ID, err)); aerr != nil {
-		s.fail(c, aerr)
-		return
+	if code := s.auditRefusal(c, name, p.StudyUID, p.PatientID, fmt.Sprintf("pick-up %d:", p.ID), err); code != 0 {
+		s.errorPage(c, code, err.Error())
 	}
-	s.fail(c, err)
 }
 
 func (s *Server) resendPickup(c *gin.Context) {
@@ -477,7 +470,7 @@ func (s *Server) loadPatients(c *gin.Context) (*patientsView, error) {
 		return nil, err
 	}
 	for _, p := range ps {
-		v.Pickups = append(v.Pickups, pickupRow{Pickup: p, Can: s.pickupActions(p, v.IsAdmin)})
+		v.Pickups = append(v.Pickups, pickupRow{Pickup: p, Can: pickupActions(p, v.IsAdmin)})
 	}
 	return v, nil
 }
@@ -498,17 +491,9 @@ func (s *Server) patients(c *gin.Context) {
 // patientsFailed shows the patients page again with the form's errors;
 // a refusal by the gateway is audited.
 func (s *Server) patientsFailed(c *gin.Context, name, patientID, detail string, errs map[string]string, err error, fill func(*patientsView)) {
-	code := http.StatusUnprocessableEntity
-	if err != nil {
-		code = statusOf(err)
-		if aerr := s.audit(c, name+"-refused", "", patientID, strings.TrimSpace(detail+" "+err.Error())); aerr != nil {
-			s.fail(c, aerr)
-			return
-		}
-		if code == http.StatusInternalServerError {
-			s.fail(c, err)
-			return
-		}
+	code := s.auditRefusal(c, name, "", patientID, detail, err)
+	if code == 0 {
+		return
 	}
 	v, lerr := s.loadPatients(c)
 	if lerr != nil {

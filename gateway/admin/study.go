@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,10 +55,9 @@ type studyView struct {
 	Audit    []store.AuditEntry
 	Can      studyCan
 	// Error is why the last action failed; Errors are form field errors.
-	Error    string
-	Errors   map[string]string
-	Chosen   string
-	Progress int
+	Error  string
+	Errors map[string]string
+	Chosen string
 	// Pickup is the study's pick-up registration, PickupCan its actions.
 	Pickup     *store.Pickup
 	PickupCan  pickupCan
@@ -68,6 +68,22 @@ type studyView struct {
 func studyUID(c *gin.Context) (string, bool) {
 	uid := c.Param("uid")
 	return uid, uid != "" && len(uid) <= maxUIDLen
+}
+
+// studyOf loads the study of the :uid parameter; when there is none (404)
+// or the store fails, it has answered and reports false.
+func (s *Server) studyOf(c *gin.Context) (store.Study, bool) {
+	uid, ok := studyUID(c)
+	if !ok {
+		s.errorPage(c, http.StatusNotFound, "No such study.")
+		return store.Study{}, false
+	}
+	st, err := s.db.Study(c.Request.Context(), uid)
+	if err != nil {
+		s.fail(c, err)
+		return store.Study{}, false
+	}
+	return st, true
 }
 
 func (s *Server) loadStudyView(c *gin.Context, uid string) (*studyView, error) {
@@ -91,10 +107,9 @@ func (s *Server) loadStudyView(c *gin.Context, uid string) (*studyView, error) {
 	if v.Links, err = s.db.Links(ctx); err != nil {
 		return nil, err
 	}
-	if l, err := s.db.Link(ctx, gateway.ExternalID(st.PatientID, st.IssuerOfPatientID)); err == nil {
-		v.Link = &l
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
+	ext := gateway.ExternalID(st.PatientID, st.IssuerOfPatientID)
+	if i := slices.IndexFunc(v.Links, func(l store.PatientLink) bool { return l.ExternalID == ext }); i >= 0 {
+		v.Link = &v.Links[i]
 	}
 	if v.IsAdmin {
 		if v.Audit, err = s.db.Audit(ctx, store.AuditFilter{StudyUID: uid, Limit: 50}); err != nil {
@@ -105,24 +120,18 @@ func (s *Server) loadStudyView(c *gin.Context, uid string) (*studyView, error) {
 		return nil, err
 	}
 	if v.Pickup != nil {
-		v.PickupCan = s.pickupActions(*v.Pickup, v.IsAdmin)
+		v.PickupCan = pickupActions(*v.Pickup, v.IsAdmin)
 	}
-	v.Can.CreatePickup = releasable(st.State) && !pickupActive(v.Pickup)
 	v.Decision = s.gw.Decide(st)
-	if st.BlobsTotal > 0 {
-		v.Progress = st.BlobsDone * 100 / st.BlobsTotal
-	}
-	switch st.State {
-	case store.StateReceiving:
-		v.Can.DeliverNow = true
-	case store.StateHeld, store.StateWaitingPatient, store.StateWaitingPickup, store.StateFailed:
-		v.Can.Release, v.Can.DeliverToPatient = true, true
-	}
-	v.Can.Retry = st.State == store.StateFailed
-	switch st.State {
-	case store.StateRendering, store.StateUploading, store.StateDiscarded:
-	default:
-		v.Can.Discard = true
+	rel := releasable(st.State)
+	v.Can = studyCan{
+		DeliverNow:       st.State == store.StateReceiving,
+		Release:          rel,
+		DeliverToPatient: rel,
+		Retry:            st.State == store.StateFailed,
+		// Not while a delivery is under way, nor twice.
+		Discard:      st.State != store.StateRendering && st.State != store.StateUploading && st.State != store.StateDiscarded,
+		CreatePickup: rel && !pickupActive(v.Pickup),
 	}
 	return v, nil
 }
@@ -196,13 +205,16 @@ func (s *Server) study(c *gin.Context) {
 
 // thumbnail renders a series' representative image, cached in memory.
 func (s *Server) thumbnail(c *gin.Context) {
-	uid, ok := studyUID(c)
 	series := c.Param("series")
-	if !ok || series == "" || len(series) > maxUIDLen {
+	if series == "" || len(series) > maxUIDLen {
 		s.errorPage(c, http.StatusNotFound, "No such series.")
 		return
 	}
-	ins, err := s.db.StudyInstances(c.Request.Context(), uid)
+	st, ok := s.studyOf(c)
+	if !ok {
+		return
+	}
+	ins, err := s.db.StudyInstances(c.Request.Context(), st.StudyUID)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -219,12 +231,7 @@ func (s *Server) thumbnail(c *gin.Context) {
 	}
 	// A thumbnail shows patient pixels: audited, but once per session
 	// and study per viewAuditEvery, as a study page loads many.
-	st, err := s.db.Study(c.Request.Context(), uid)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if err := s.auditView(c, "view-thumbnail", uid, st.PatientID); err != nil {
+	if err := s.auditView(c, "view-thumbnail", st.StudyUID, st.PatientID); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -324,20 +331,16 @@ const (
 func (s *Server) studyAction(act studyAct) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
-		uid, ok := studyUID(c)
+		st, ok := s.studyOf(c)
 		if !ok {
-			s.errorPage(c, http.StatusNotFound, "No such study.")
 			return
 		}
-		st, err := s.db.Study(ctx, uid)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
+		uid := st.StudyUID
 		var (
 			name, detail, flash string
 			fieldErrs           = map[string]string{}
 			chosen              string
+			err                 error
 		)
 		switch act {
 		case actDeliverNow:
@@ -381,7 +384,7 @@ func (s *Server) studyAction(act studyAct) gin.HandlerFunc {
 			err = s.gw.Discard(ctx, uid)
 		}
 		if len(fieldErrs) > 0 || err != nil {
-			s.studyActionFailed(c, uid, name, detail, fieldErrs, err, func(v *studyView) { v.Chosen = chosen })
+			s.studyActionFailed(c, st, name, detail, fieldErrs, err, func(v *studyView) { v.Chosen = chosen })
 			return
 		}
 		if err := s.audit(c, name, uid, st.PatientID, detail); err != nil {
@@ -401,47 +404,49 @@ func (s *Server) deliverToPatient(c *gin.Context, st store.Study, l store.Patien
 		return err
 	}
 	now, err := s.db.Study(ctx, st.StudyUID)
-	if err != nil {
+	if err != nil || !releasable(now.State) {
 		return err
 	}
-	switch now.State {
-	case store.StateHeld, store.StateWaitingPatient, store.StateWaitingPickup, store.StateFailed:
-		return s.gw.Release(ctx, st.StudyUID, route.ActionRecord)
-	}
-	return nil
+	return s.gw.Release(ctx, st.StudyUID, route.ActionRecord)
 }
 
 // studyActionFailed shows the study page again with the action's field
-// errors (fill puts the form's values back) or, audited, the gateway's
-// refusal.
-func (s *Server) studyActionFailed(c *gin.Context, uid, name, detail string, fieldErrs map[string]string, err error, fill func(*studyView)) {
-	code := http.StatusUnprocessableEntity
-	if err != nil {
-		code = statusOf(err)
-	}
-	if code == http.StatusInternalServerError {
-		if aerr := s.audit(c, name+"-refused", uid, "", strings.TrimSpace(detail+" "+err.Error())); aerr != nil {
-			s.fail(c, aerr)
-			return
-		}
-		s.fail(c, err)
+// errors (fill puts the form's values back) or the gateway's refusal,
+// audited.
+func (s *Server) studyActionFailed(c *gin.Context, st store.Study, name, detail string, fieldErrs map[string]string, err error, fill func(*studyView)) {
+	code := s.auditRefusal(c, name, st.StudyUID, st.PatientID, detail, err)
+	if code == 0 {
 		return
 	}
-	v, lerr := s.loadStudyView(c, uid)
+	v, lerr := s.loadStudyView(c, st.StudyUID)
 	if lerr != nil {
 		s.fail(c, lerr)
 		return
 	}
 	v.Errors = fieldErrs
-	if fill != nil {
-		fill(v)
-	}
+	fill(v)
 	if err != nil {
 		v.Error = err.Error()
-		if aerr := s.audit(c, name+"-refused", uid, v.Study.PatientID, strings.TrimSpace(detail+" "+err.Error())); aerr != nil {
-			s.fail(c, aerr)
-			return
-		}
 	}
 	s.render(c, code, "study", v)
+}
+
+// auditRefusal audits the gateway's refusal err of an action (nil: the
+// form was invalid, nothing to audit) and returns the status to show
+// the form again with; it returns 0 when it has answered already, for
+// an internal error or a failed audit.
+func (s *Server) auditRefusal(c *gin.Context, name, studyUID, patientID, detail string, err error) int {
+	if err == nil {
+		return http.StatusUnprocessableEntity
+	}
+	if aerr := s.audit(c, name+"-refused", studyUID, patientID, strings.TrimSpace(detail+" "+err.Error())); aerr != nil {
+		s.fail(c, aerr)
+		return 0
+	}
+	code := statusOf(err)
+	if code == http.StatusInternalServerError {
+		s.fail(c, err)
+		return 0
+	}
+	return code
 }
