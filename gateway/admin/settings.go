@@ -260,6 +260,9 @@ type settingsView struct {
 	// DICOMStored and RoutingStored tell whether those sections were
 	// saved here (else serve runs with its flags and start-up rules).
 	DICOMStored, RoutingStored bool
+	// saved is what the store held when the page was loaded; the forms'
+	// handlers and tests read it rather than the store again.
+	saved Settings
 }
 
 // settingsView builds the page from the stored settings.
@@ -269,7 +272,7 @@ func (s *Server) loadSettingsView(c *gin.Context) (*settingsView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &settingsView{page: s.pageFor(c, "settings"), Errors: map[string]string{},
+	v := &settingsView{page: s.pageFor(c, "settings"), Errors: map[string]string{}, saved: all,
 		Actions: []route.Action{route.ActionHold, route.ActionRecord, route.ActionDOPU}}
 	v.DICOMStored, v.RoutingStored = all.DICOM != nil, all.Routing != nil
 	if d := all.DICOM; d != nil {
@@ -313,9 +316,11 @@ func (s *Server) loadSettingsView(c *gin.Context) (*settingsView, error) {
 	return v, nil
 }
 
-// finishRouting adds blank rows for new rules.
-func (v *settingsView) finishRouting() {
+// showSettings renders the page with code, two blank rows added to the
+// rule table for new rules.
+func (s *Server) showSettings(c *gin.Context, code int, v *settingsView) {
 	v.Routing.Rules = append(v.Routing.Rules, ruleRow{Action: string(route.ActionRecord)}, ruleRow{Action: string(route.ActionRecord)})
+	s.render(c, code, "settings", v)
 }
 
 func (s *Server) settings(c *gin.Context) {
@@ -324,14 +329,13 @@ func (s *Server) settings(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	v.finishRouting()
-	s.render(c, http.StatusOK, "settings", v)
+	s.showSettings(c, http.StatusOK, v)
 }
 
-// settingsInvalid re-renders the page with the errors next to their fields.
-func (s *Server) settingsInvalid(c *gin.Context, v *settingsView) {
-	v.finishRouting()
-	s.render(c, http.StatusUnprocessableEntity, "settings", v)
+// settingsRefused shows the page again (422) with msg next to field.
+func (s *Server) settingsRefused(c *gin.Context, v *settingsView, field, msg string) {
+	v.Errors[field] = msg
+	s.showSettings(c, http.StatusUnprocessableEntity, v)
 }
 
 // dicomSection reads the DICOM listener's section.
@@ -392,7 +396,7 @@ func (s *Server) saveSettings(read func(c *gin.Context, v *settingsView) (sectio
 			return
 		}
 		if len(v.Errors) > 0 {
-			s.settingsInvalid(c, v)
+			s.showSettings(c, http.StatusUnprocessableEntity, v)
 			return
 		}
 		if err := saveSetting(c.Request.Context(), s.db, u.key, u.value); err != nil {
@@ -503,13 +507,12 @@ func (s *Server) dryRun(c *gin.Context) {
 		ok = false
 	}
 	if !ok {
-		s.settingsInvalid(c, v)
+		s.showSettings(c, http.StatusUnprocessableEntity, v)
 		return
 	}
 	t, err := route.Compile(r.Rules, r.Default)
 	if err != nil {
-		v.Errors["routing.form"] = err.Error()
-		s.settingsInvalid(c, v)
+		s.settingsRefused(c, v, "routing.form", err.Error())
 		return
 	}
 	res := &dryRunResult{Study: st, Live: s.gw.Decide(st), Edited: t.Route(routeStudy(st))}
@@ -518,8 +521,7 @@ func (s *Server) dryRun(c *gin.Context) {
 		return
 	}
 	v.DryRun = res
-	v.finishRouting()
-	s.render(c, http.StatusOK, "settings", v)
+	s.showSettings(c, http.StatusOK, v)
 }
 
 // routeStudy is what routing looks at of a stored study (as
@@ -532,8 +534,8 @@ func routeStudy(st store.Study) route.Study {
 // smtpSection reads the mail server's section, sealing a new password.
 func (s *Server) smtpSection(c *gin.Context, v *settingsView) (sectionUpdate, error) {
 	var old SMTPSettings
-	if _, err := loadSetting(c.Request.Context(), s.db, SettingSMTP, &old); err != nil {
-		return sectionUpdate{}, err
+	if v.saved.SMTP != nil {
+		old = *v.saved.SMTP
 	}
 	f := smtpForm{Host: strings.TrimSpace(c.PostForm("host")), Port: strings.TrimSpace(c.PostForm("port")),
 		Security: c.PostForm("security"), Username: strings.TrimSpace(c.PostForm("username")), Auth: c.PostForm("auth"),
@@ -605,23 +607,16 @@ func (s *Server) smtpSection(c *gin.Context, v *settingsView) (sectionUpdate, er
 // testSMTP sends the test mail with the saved settings, at once, and
 // shows what the server answered.
 func (s *Server) testSMTP(c *gin.Context) {
-	ctx := c.Request.Context()
 	v, err := s.loadSettingsView(c)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	v.finishRouting()
-	v.SMTP.TestTo = strings.TrimSpace(c.PostForm("test_to"))
-	var m SMTPSettings
-	ok, err := loadSetting(ctx, s.db, SettingSMTP, &m)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if !ok {
-		v.Errors["smtp.test_to"] = "Save the SMTP settings first."
-		s.render(c, http.StatusUnprocessableEntity, "settings", v)
+	to := strings.TrimSpace(c.PostForm("test_to"))
+	v.SMTP.TestTo = to
+	m := v.saved.SMTP
+	if m == nil {
+		s.settingsRefused(c, v, "smtp.test_to", "Save the SMTP settings first.")
 		return
 	}
 	cfg, err := m.SMTPConfig(s.cfg.Secrets)
@@ -631,37 +626,42 @@ func (s *Server) testSMTP(c *gin.Context) {
 	}
 	tr, err := mail.NewSMTP(cfg)
 	if err != nil {
-		v.Errors["smtp.form"] = err.Error()
-		s.render(c, http.StatusUnprocessableEntity, "settings", v)
+		s.settingsRefused(c, v, "smtp.form", err.Error())
 		return
 	}
-	msg, err := mail.TestMail(v.SMTP.TestTo, mail.TestMailData{Institution: m.Institution, Server: tr.Server(), Sent: s.cfg.Now()})
+	msg, err := mail.TestMail(to, mail.TestMailData{Institution: m.Institution, Server: tr.Server(), Sent: s.cfg.Now()})
 	if err == nil {
 		err = msg.Validate()
 	}
-	if err != nil || v.SMTP.TestTo == "" {
-		v.Errors["smtp.test_to"] = "Enter an email address to send the test to."
-		s.render(c, http.StatusUnprocessableEntity, "settings", v)
+	if err != nil || to == "" {
+		s.settingsRefused(c, v, "smtp.test_to", "Enter an email address to send the test to.")
 		return
 	}
-	sendCtx, cancel := context.WithTimeout(ctx, tr.Timeout()+5*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), tr.Timeout()+5*time.Second)
 	defer cancel()
-	serr := tr.Send(sendCtx, msg)
-	outcome := "sent"
-	if serr != nil {
-		outcome = "failed: " + serr.Error()
+	s.connectionTested(c, v, "smtp-test", "to "+to, tr.Send(ctx, msg),
+		fmt.Sprintf("The test mail to %s was accepted by %s.", to, tr.Server()), fmt.Sprintf("The test mail to %s was not sent", to))
+}
+
+// connectionTested audits a test of a saved section (what was tested,
+// and how it went) and shows its outcome on the page: ok, or failed with
+// terr, answered 502 Bad Gateway.
+func (s *Server) connectionTested(c *gin.Context, v *settingsView, action, target string, terr error, ok, failed string) {
+	outcome := "ok"
+	if terr != nil {
+		outcome = "failed: " + terr.Error()
 	}
-	if err := s.audit(c, "smtp-test", "", "", "to "+v.SMTP.TestTo+": "+outcome); err != nil {
+	if err := s.audit(c, action, "", "", target+": "+outcome); err != nil {
 		s.fail(c, err)
 		return
 	}
-	if serr != nil {
-		v.Result = fmt.Sprintf("The test mail to %s was not sent: %v", v.SMTP.TestTo, serr)
-		s.render(c, http.StatusBadGateway, "settings", v)
+	if terr != nil {
+		v.Result = failed + ": " + terr.Error()
+		s.showSettings(c, http.StatusBadGateway, v)
 		return
 	}
-	v.Result, v.ResultOK = fmt.Sprintf("The test mail to %s was accepted by %s.", v.SMTP.TestTo, tr.Server()), true
-	s.render(c, http.StatusOK, "settings", v)
+	v.Result, v.ResultOK = ok, true
+	s.showSettings(c, http.StatusOK, v)
 }
 
 // platformSection reads the platform connection's section.
@@ -697,40 +697,18 @@ func validBaseURL(raw string) string {
 // testPlatform authenticates to the saved platform as the application
 // and makes one read call.
 func (s *Server) testPlatform(c *gin.Context) {
-	ctx := c.Request.Context()
 	v, err := s.loadSettingsView(c)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	v.finishRouting()
-	var p PlatformSettings
-	ok, err := loadSetting(ctx, s.db, SettingPlatform, &p)
-	if err != nil {
-		s.fail(c, err)
+	p := v.saved.Platform
+	if p == nil {
+		s.settingsRefused(c, v, "platform.form", "Save the platform connection first.")
 		return
 	}
-	if !ok {
-		v.Errors["platform.form"] = "Save the platform connection first."
-		s.render(c, http.StatusUnprocessableEntity, "settings", v)
-		return
-	}
-	terr := testConnection(ctx, p)
-	outcome := "ok"
-	if terr != nil {
-		outcome = "failed: " + terr.Error()
-	}
-	if err := s.audit(c, "platform-test", "", "", p.URL+": "+outcome); err != nil {
-		s.fail(c, err)
-		return
-	}
-	if terr != nil {
-		v.Result = "The platform connection failed: " + terr.Error()
-		s.render(c, http.StatusBadGateway, "settings", v)
-		return
-	}
-	v.Result, v.ResultOK = "Connected to "+p.URL+" and authenticated as the application.", true
-	s.render(c, http.StatusOK, "settings", v)
+	s.connectionTested(c, v, "platform-test", p.URL, testConnection(c.Request.Context(), *p),
+		"Connected to "+p.URL+" and authenticated as the application.", "The platform connection failed")
 }
 
 // testConnection creates a session (CreateAuthenticatedSessionToken) and
