@@ -37,6 +37,13 @@ const (
 // maxUsernameLen bounds user names.
 const maxUsernameLen = 64
 
+// What a refused form says.
+const (
+	csrfRefused    = "The form's security token is missing or invalid (CSRF). Reload the page and try again."
+	setupDone      = "The gateway is set up already; sign in instead."
+	setupLinkStale = "This setup link is invalid, used or expired. Restart the gateway for a new one."
+)
+
 // session is the signed-in user of a request.
 type session struct {
 	store.AdminSession
@@ -154,7 +161,7 @@ func (s *Server) checkCSRF(c *gin.Context) {
 		got = c.PostForm(csrfField)
 	}
 	if ss == nil || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(ss.CSRFToken)) != 1 {
-		s.errorPage(c, http.StatusForbidden, "The form's security token is missing or invalid (CSRF). Reload the page and try again.")
+		s.errorPage(c, http.StatusForbidden, csrfRefused)
 		return
 	}
 	c.Next()
@@ -178,7 +185,7 @@ func (s *Server) checkAnonCSRF(c *gin.Context) {
 	ck, err := c.Request.Cookie(anonCookie)
 	got := c.PostForm(csrfField)
 	if err != nil || ck.Value == "" || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(ck.Value)) != 1 {
-		s.errorPage(c, http.StatusForbidden, "The form's security token is missing or invalid (CSRF). Reload the page and try again.")
+		s.errorPage(c, http.StatusForbidden, csrfRefused)
 		return
 	}
 	c.Next()
@@ -352,14 +359,23 @@ type setupView struct {
 	Errors     map[string]string
 }
 
-func (s *Server) setupForm(c *gin.Context) {
+// refuseWhenSetUp answers a setup request once a user exists (403), or
+// with the store's error, and reports whether it did.
+func (s *Server) refuseWhenSetUp(c *gin.Context) bool {
 	n, err := s.db.CountAdminUsers(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
-		return
+		return true
 	}
 	if n > 0 {
-		s.errorPage(c, http.StatusForbidden, "The gateway is set up already; sign in instead.")
+		s.errorPage(c, http.StatusForbidden, setupDone)
+		return true
+	}
+	return false
+}
+
+func (s *Server) setupForm(c *gin.Context) {
+	if s.refuseWhenSetUp(c) {
 		return
 	}
 	tok, err := s.anonToken(c)
@@ -390,23 +406,17 @@ func (s *Server) setup(c *gin.Context) {
 		s.render(c, http.StatusUnprocessableEntity, "setup", v)
 		return
 	}
-	n, err := s.db.CountAdminUsers(ctx)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if n > 0 {
-		s.errorPage(c, http.StatusForbidden, "The gateway is set up already; sign in instead.")
+	if s.refuseWhenSetUp(c) {
 		return
 	}
 	if v.SetupToken == "" || len(v.SetupToken) > 128 {
-		s.errorPage(c, http.StatusForbidden, "This setup link is invalid, used or expired. Restart the gateway for a new one.")
+		s.errorPage(c, http.StatusForbidden, setupLinkStale)
 		return
 	}
 	if err := s.db.UseSetupToken(ctx, digest(v.SetupToken), s.cfg.Now()); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			s.auditAs(ctx, c, store.AuditEntry{Username: v.Username, Action: "setup-refused", Detail: "invalid, used or expired token"})
-			s.errorPage(c, http.StatusForbidden, "This setup link is invalid, used or expired. Restart the gateway for a new one.")
+			s.errorPage(c, http.StatusForbidden, setupLinkStale)
 			return
 		}
 		s.fail(c, err)

@@ -19,11 +19,14 @@ const (
 	maxRoutingBodyBytes = 1 << 20
 )
 
-// bodyLimits are the routes whose forms need more than maxBodyBytes, by
-// gin route pattern.
-var bodyLimits = map[string]int64{
-	"/settings/routing":         maxRoutingBodyBytes,
-	"/settings/routing/dry-run": maxRoutingBodyBytes,
+// bodyLimit is the largest body accepted on a route (a gin route
+// pattern): only the rule table's forms need more than maxBodyBytes.
+func bodyLimit(route string) int64 {
+	switch route {
+	case "/settings/routing", "/settings/routing/dry-run":
+		return maxRoutingBodyBytes
+	}
+	return maxBodyBytes
 }
 
 // limitBody bounds every request body and refuses multipart bodies: no
@@ -33,10 +36,7 @@ var bodyLimits = map[string]int64{
 // here, so an oversized one is answered 413 instead of being cut short
 // silently by the handlers' PostForm.
 func (s *Server) limitBody(c *gin.Context) {
-	limit := int64(maxBodyBytes)
-	if n, ok := bodyLimits[c.FullPath()]; ok {
-		limit = n
-	}
+	limit := bodyLimit(c.FullPath())
 	if ct := c.GetHeader("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "multipart/form-data" {
 			s.errorPage(c, http.StatusUnsupportedMediaType, "File uploads (multipart/form-data) are not accepted; send the form URL-encoded.")
