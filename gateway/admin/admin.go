@@ -14,6 +14,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -103,12 +105,9 @@ type Outbox interface {
 	List(ctx context.Context, limit int) ([]mail.Record, error)
 }
 
-// Sealer seals secrets kept in settings (the SMTP password);
-// *keyfile.Key implements it.
-type Sealer interface {
-	Seal(plaintext []byte) ([]byte, error)
-	Open(sealed []byte) ([]byte, error)
-}
+// Sealer seals secrets kept in settings (the SMTP password): the
+// gateway's own sealer, which *keyfile.Key implements.
+type Sealer = gateway.Sealer
 
 // Config configures a Server. Zero values take the defaults in comments.
 type Config struct {
@@ -417,6 +416,9 @@ func parsePages() (map[string]*template.Template, error) {
 		"join":       strings.Join,
 		"add":        func(a, b int) int { return a + b },
 		"list":       func(v ...string) []string { return v },
+		"secretFields": func(prefix string, f pickupForm, errs map[string]string) secretFields {
+			return secretFields{Prefix: prefix, Form: f, Errors: errs}
+		},
 		"percent": func(done, total int) int {
 			if total <= 0 {
 				return 0
@@ -424,7 +426,9 @@ func parsePages() (map[string]*template.Template, error) {
 			return done * 100 / total
 		},
 	}
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	// The layout and the partials every page may use.
+	shared := []string{"templates/layout.html", "templates/secret.html"}
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, shared...)
 	if err != nil {
 		return nil, fmt.Errorf("admin: templates: %w", err)
 	}
@@ -434,10 +438,10 @@ func parsePages() (map[string]*template.Template, error) {
 	}
 	pages := map[string]*template.Template{}
 	for _, n := range names {
-		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" {
+		if slices.Contains(shared, n) {
 			continue
 		}
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
 		t, err := template.Must(base.Clone()).ParseFS(templateFS, n)
 		if err != nil {
 			return nil, fmt.Errorf("admin: template %s: %w", n, err)
@@ -445,6 +449,14 @@ func parsePages() (map[string]*template.Template, error) {
 		pages[name] = t
 	}
 	return pages, nil
+}
+
+// secretFields is what the "secret" partial shows: the secret question
+// and answer fields of a form whose field names and errors have prefix.
+type secretFields struct {
+	Prefix string
+	Form   pickupForm
+	Errors map[string]string
 }
 
 // render executes a page inside the layout.
@@ -460,14 +472,16 @@ func (s *Server) renderTemplate(c *gin.Context, code int, pageName, tmpl string,
 		c.String(http.StatusInternalServerError, "internal error")
 		return
 	}
-	var b strings.Builder
+	// Rendered whole before the status is written, so a template error
+	// is a 500, not a page cut short.
+	var b bytes.Buffer
 	if err := t.ExecuteTemplate(&b, tmpl, data); err != nil {
 		s.log.Error("admin: render", "page", pageName, "err", err)
 		c.String(http.StatusInternalServerError, "internal error")
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.Data(code, "text/html; charset=utf-8", []byte(b.String()))
+	c.Data(code, "text/html; charset=utf-8", b.Bytes())
 }
 
 func isHTMX(c *gin.Context) bool { return c.GetHeader("HX-Request") == "true" }
