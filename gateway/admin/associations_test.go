@@ -5,13 +5,13 @@ import (
 	"context"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"dicomgate/dimse"
 	"dicomgate/dimse/dataset"
+	"dicomgate/dimse/dicomtest"
 	"dicomgate/gateway/admin"
 	"dicomgate/gateway/store"
 )
@@ -33,7 +33,7 @@ func (l listenerAssociations) Associations() []admin.AssociationSnapshot {
 // listener, stores an instance through the gateway and sees the dashboard
 // list it with its count, then not after release.
 func TestDashboardLiveAssociations(t *testing.T) {
-	needPydicom(t)
+	path := dicomtest.PydicomFile(t, "CT_small.dcm")
 	dsrv := &dimse.Server{AETitle: "DICOMGATE"}
 	e := newEnv(t, func(_ *env, _ *gatewayConfig, c *admin.Config) { c.Associations = listenerAssociations{dsrv} })
 	dsrv.Handler = e.gw
@@ -46,12 +46,10 @@ func TestDashboardLiveAssociations(t *testing.T) {
 	go func() { dsrv.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	e.user("alice", store.RoleStaff)
-	b := e.browser()
-	b.login("alice")
+	b := e.signIn("alice")
 	mustContain(t, b.get("/fragments/dashboard", "HX-Request", "true"), `id="no-associations"`)
 
 	// CT_small.dcm's data set, as the modality sends it.
-	path := filepath.Join(pydicomData, "CT_small.dcm")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

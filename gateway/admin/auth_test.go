@@ -61,6 +61,9 @@ func TestLoginLogout(t *testing.T) {
 	}
 	r := b.get("/login")
 	mustContain(t, r, `name="username"`, `name="csrf"`)
+	if len(r.header.Values("Set-Cookie")) == 0 {
+		t.Fatal("the sign-in form set no CSRF cookie")
+	}
 	for _, cookie := range r.header.Values("Set-Cookie") {
 		if !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") {
 			t.Fatalf("cookie %q lacks HttpOnly or SameSite=Strict", cookie)
@@ -125,6 +128,9 @@ func TestSecureCookies(t *testing.T) {
 	e.user("alice", store.RoleStaff)
 	b := e.browser()
 	r := b.get("/login")
+	if len(r.header.Values("Set-Cookie")) == 0 {
+		t.Fatal("the sign-in form set no CSRF cookie")
+	}
 	for _, c := range r.header.Values("Set-Cookie") {
 		if !strings.Contains(c, "Secure") {
 			t.Fatalf("cookie %q not Secure with SecureCookies", c)
@@ -151,8 +157,7 @@ func TestLoginCSRF(t *testing.T) {
 func TestSessionCSRF(t *testing.T) {
 	e := newEnv(t)
 	e.user("alice", store.RoleAdmin)
-	b := e.browser()
-	b.login("alice")
+	b := e.signIn("alice")
 	for _, tok := range []string{"", "wrong"} {
 		r := b.post("/logout", url.Values{"csrf": {tok}})
 		if r.code != http.StatusForbidden {
@@ -161,8 +166,7 @@ func TestSessionCSRF(t *testing.T) {
 		mustContain(t, r, "security token is missing or invalid (CSRF)")
 	}
 	// The token of another session is refused too.
-	other := e.browser()
-	other.login("alice")
+	other := e.signIn("alice")
 	r := b.post("/settings/previews", url.Values{"csrf": {other.csrf}, "preview_size": {"512"}, "thumbnail_size": {"64"}, "quality": {"80"}})
 	if r.code != http.StatusForbidden {
 		t.Fatalf("POST with another session's token: %d", r.code)
@@ -177,8 +181,7 @@ func TestSessionExpiry(t *testing.T) {
 		c.SessionIdle, c.SessionMax = 30*time.Minute, 2*time.Hour
 	})
 	e.user("alice", store.RoleStaff)
-	b := e.browser()
-	b.login("alice")
+	b := e.signIn("alice")
 
 	// Activity keeps the session alive past the first idle period …
 	for i := 0; i < 3; i++ {
@@ -216,9 +219,7 @@ func TestDisabledUserLosesSession(t *testing.T) {
 	e := newEnv(t)
 	e.user("root", store.RoleAdmin)
 	bob := e.user("bob", store.RoleStaff)
-	a, b := e.browser(), e.browser()
-	a.login("root")
-	b.login("bob")
+	a, b := e.signIn("root"), e.signIn("bob")
 	if r := a.post("/users/"+itoa(bob.ID)+"/disable", nil); r.code != http.StatusSeeOther {
 		t.Fatalf("disable: %d %s", r.code, r.body)
 	}
@@ -317,8 +318,7 @@ func TestSetupTokenExpires(t *testing.T) {
 func TestRoles(t *testing.T) {
 	e := newEnv(t)
 	e.user("bob", store.RoleStaff)
-	b := e.browser()
-	b.login("bob")
+	b := e.signIn("bob")
 	for _, path := range []string{"/settings", "/users", "/audit"} {
 		r := b.get(path)
 		if r.code != http.StatusForbidden {
@@ -345,8 +345,7 @@ func TestRoles(t *testing.T) {
 func TestUsersPage(t *testing.T) {
 	e := newEnv(t)
 	e.user("root", store.RoleAdmin)
-	b := e.browser()
-	b.login("root")
+	b := e.signIn("root")
 	for _, tt := range []struct {
 		form  url.Values
 		field string
@@ -373,6 +372,5 @@ func TestUsersPage(t *testing.T) {
 		t.Fatal("user creation not audited")
 	}
 	mustContain(t, b.get("/users"), "carol", "User carol created.")
-	c := e.browser()
-	c.login("carol")
+	e.signIn("carol")
 }

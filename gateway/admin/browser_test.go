@@ -2,11 +2,8 @@ package admin_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,28 +13,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"dicomgate/dimse"
+	"dicomgate/dimse/dicomtest"
 	"dicomgate/gateway"
 	"dicomgate/gateway/admin"
-	"dicomgate/gateway/keyfile"
-	"dicomgate/gateway/mail"
-	"dicomgate/gateway/mail/mailsql"
 	"dicomgate/gateway/route"
 	"dicomgate/gateway/store"
 )
 
 const chromiumPath = "/usr/bin/chromium"
-
-// needPeer skips without a peer program, or fails under
-// DICOMGATE_REQUIRE_PEERS=1.
-func needPeer(t *testing.T, path string) {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("DICOMGATE_REQUIRE_PEERS") == "1" {
-			t.Fatalf("%s: %v", path, err)
-		}
-		t.Skipf("%s absent: %v", path, err)
-	}
-}
 
 // artifactDir is where screenshots go (gitignored).
 func artifactDir(t *testing.T) string {
@@ -57,48 +40,23 @@ func artifactDir(t *testing.T) string {
 // a DOPU package from a held study's page whose code mail then waits in
 // the outbox (no SMTP server is configured).
 func TestBrowser(t *testing.T) {
-	needPeer(t, chromiumPath)
-	storescu, err := exec.LookPath("storescu")
-	if err != nil {
-		needPeer(t, "/usr/bin/storescu")
-		storescu = "/usr/bin/storescu"
-	}
-	needPydicom(t)
+	dicomtest.RequireFile(t, chromiumPath)
+	storescu := dicomtest.LookPath(t, "storescu")
+	ctFile, mrFile := dicomtest.PydicomFile(t, "CT_small.dcm"), dicomtest.PydicomFile(t, "MR_small.dcm")
 
-	p := startPlatform(t)
 	// The real DICOM listener; its handler, the gateway, is set below.
 	dsrv := &dimse.Server{AETitle: "DICOMGATE"}
-	var mails *mailsql.Store
-	e := newEnv(t, func(e *env, g *gatewayConfig, c *admin.Config) {
+	var d dopuSetup
+	e := newEnv(t, func(_ *env, g *gatewayConfig, c *admin.Config) {
 		c.Now = time.Now
 		c.Associations = listenerAssociations{dsrv}
-		// Mails stay queued in the outbox: there is no SMTP transport.
-		var err error
-		if mails, err = mailsql.OpenSQLite(context.Background(), filepath.Join(e.dir, "mail.db")); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { mails.Close() })
-		key, err := keyfile.LoadOrCreate(filepath.Join(e.dir, "gateway.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.Sealer, g.Mailer, g.PublicURL, g.Institution = key, mail.NewOutbox(mails, nil, nil, mail.Config{}), p.url, institution
-		c.Outbox = mails
 		// A quiet period longer than the dashboard's 2 s poll, so the
 		// browser sees the study wait before it is delivered.
-		g.QuietPeriod, g.RetryBase, g.RetryMax = 5*time.Second, 100*time.Millisecond, time.Second
-		g.Rules, g.DefaultAction = []route.Rule{{Name: "CT to the record", Modality: "CT", Action: route.ActionRecord}}, route.ActionHold
-		g.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-		if e.gw, err = gateway.New(*g, e.db, e.sp, p.client); err != nil {
-			t.Fatal(err)
-		}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	gwDone := make(chan struct{})
-	go func() { e.gw.Run(ctx); close(gwDone) }()
-	t.Cleanup(func() { cancel(); <-gwDone })
+		g.QuietPeriod = 5 * time.Second
+		g.Rules = []route.Rule{{Name: "CT to the record", Modality: "CT", Action: route.ActionRecord}}
+	}, withDOPU(t, &d, route.ActionHold)) // mails stay queued in the outbox: there is no SMTP transport
 	// CT_small.dcm's patient is connected to the platform's record.
-	if err := e.gw.LinkPatient(ctx, store.PatientLink{ExternalID: "1CT1", PersonID: p.personID, RecordID: p.recordID, AuthorizedAt: time.Now()}); err != nil {
+	if err := e.gw.LinkPatient(context.Background(), store.PatientLink{ExternalID: "1CT1", PersonID: d.p.personID, RecordID: d.p.recordID, AuthorizedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -106,6 +64,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	dsrv.Handler = e.gw
+	ctx, cancel := context.WithCancel(context.Background())
 	dDone := make(chan struct{})
 	go func() { dsrv.Serve(ctx, ln); close(dDone) }()
 	t.Cleanup(func() { cancel(); <-dDone })
@@ -163,12 +122,7 @@ func TestBrowser(t *testing.T) {
 
 	// Send two studies with DCMTK; the open dashboard shows the CT arrive
 	// and, by polling, reach delivered. The MR matches no rule: it is held.
-	cmd := exec.Command(storescu, "-aet", "CT1", "-aec", "DICOMGATE", "127.0.0.1",
-		strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), filepath.Join(pydicomData, "CT_small.dcm"), filepath.Join(pydicomData, "MR_small.dcm"))
-	cmd.Env = append(os.Environ(), "TCP_NODELAY=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("storescu: %v\n%s", err, out)
-	}
+	dicomtest.Run(t, storescu, "-aet", "CT1", "-aec", "DICOMGATE", "127.0.0.1", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), ctFile, mrFile)
 	st := e.studyOf("1CT1")
 	row := `tr.study[data-uid="` + st.StudyUID + `"]`
 	if err := chromedp.Do(bctx,

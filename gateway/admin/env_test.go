@@ -34,9 +34,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// pydicomData is Debian python3-pydicom's test file directory.
-const pydicomData = "/usr/lib/python3/dist-packages/pydicom/data/test_files"
-
 // testArgon2 keeps tests fast; hashes still verify with their own params.
 var testArgon2 = admin.Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
@@ -60,7 +57,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // env is an admin UI over a real SQLite store, spool and gateway.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	db    *store.SQL
 	sp    *spool.Spool
@@ -73,7 +70,7 @@ type env struct {
 
 type envOption func(*env, *gatewayConfig, *admin.Config)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, dir: t.TempDir(), clock: &clock{t: time.Now().UTC().Truncate(time.Second)}}
@@ -181,6 +178,14 @@ func (b *browser) post(path string, form url.Values) response {
 	return b.do(req)
 }
 
+// signIn is a new browser signed in as user.
+func (e *env) signIn(user string) *browser {
+	e.t.Helper()
+	b := e.browser()
+	b.login(user)
+	return b
+}
+
 // login signs in and checks that it worked.
 func (b *browser) login(user string) {
 	b.e.t.Helper()
@@ -225,18 +230,6 @@ func (e *env) ingest(path string) {
 		if time.Now().After(deadline) {
 			e.t.Fatalf("ingest %s: not indexed", path)
 		}
-	}
-}
-
-// needPydicom skips (or fails under DICOMGATE_REQUIRE_PEERS=1) without
-// the pydicom corpus.
-func needPydicom(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(pydicomData, "CT_small.dcm")); err != nil {
-		if os.Getenv("DICOMGATE_REQUIRE_PEERS") == "1" {
-			t.Fatalf("pydicom test files: %v", err)
-		}
-		t.Skipf("pydicom test files absent: %v", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"dicomgate/dimse/dicomtest"
 	"dicomgate/gateway/admin"
 	"dicomgate/gateway/mail"
 	"dicomgate/gateway/mail/mailsql"
@@ -37,8 +38,7 @@ func TestOutboxPage(t *testing.T) {
 	if _, err := ob.Enqueue(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	b := e.browser()
-	b.login("alice")
+	b := e.signIn("alice")
 	r := b.get("/outbox")
 	mustContain(t, r, "patient@example.org", `data-state="queued"`, m.Subject)
 	if !e.audited("view-outbox", "") {
@@ -49,8 +49,7 @@ func TestOutboxPage(t *testing.T) {
 func TestOutboxPageWithoutOutbox(t *testing.T) {
 	e := newEnv(t)
 	e.user("alice", store.RoleStaff)
-	b := e.browser()
-	b.login("alice")
+	b := e.signIn("alice")
 	mustContain(t, b.get("/outbox"), "not connected")
 }
 
@@ -65,8 +64,7 @@ func TestPatientsPage(t *testing.T) {
 		Question: "First pet?", AnswerSealed: []byte{1, 2, 3}, State: "registered", ExpiresAt: time.Now().Add(24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	b := e.browser()
-	b.login("alice")
+	b := e.signIn("alice")
 	r := b.get("/patients")
 	mustContain(t, r, "4MR1^^^HOSP", "record-9", "ACC7", "jane@example.org", "Jane&#39;s CT", "registered")
 	if strings.Contains(r.body, "First pet?") {
@@ -80,8 +78,7 @@ func TestPatientsPage(t *testing.T) {
 func TestAuditPage(t *testing.T) {
 	e := newEnv(t)
 	e.user("root", store.RoleAdmin)
-	b := e.browser()
-	b.login("root")
+	b := e.signIn("root")
 	b.get("/patients")
 	r := b.get("/audit?user=root")
 	mustContain(t, r, "view-patients", "login")
@@ -91,9 +88,9 @@ func TestAuditPage(t *testing.T) {
 }
 
 func TestHealthMetrics(t *testing.T) {
-	needPydicom(t)
+	ct := dicomtest.PydicomFile(t, "CT_small.dcm")
 	e := newEnv(t)
-	e.ingest(filepath.Join(pydicomData, "CT_small.dcm"))
+	e.ingest(ct)
 	b := e.browser()
 	if r := b.get("/healthz"); r.code != http.StatusOK {
 		t.Fatalf("healthz: %d", r.code)

@@ -3,9 +3,7 @@ package admin_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -14,10 +12,9 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"dicomgate/platform/client"
-	"dicomgate/platform/provision"
+	"dicomgate/platform/platformtest"
 	"dicomgate/platform/server"
 	"dicomgate/platform/store"
-	"dicomgate/platform/store/sqlite"
 )
 
 // smtpServer is a real SMTP server (emersion/go-smtp) on loopback that
@@ -85,8 +82,8 @@ func (s *smtpSession) Data(r io.Reader) error {
 }
 
 // platformEnv is the bundled HealthVault-compatible platform on loopback
-// with the gateway's application registered (credentials in credsDir) and
-// one patient's record authorized for it.
+// (platformtest) with the gateway's application registered (credentials
+// in credsDir) and one patient's record authorized for it.
 type platformEnv struct {
 	url      string
 	credsDir string
@@ -98,44 +95,12 @@ type platformEnv struct {
 
 func startPlatform(t *testing.T) *platformEnv {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "platform.db"))
+	// No garbage collection: tests look at packages after their actions.
+	p := platformtest.Start(t, platformtest.Options{Configure: func(c *server.Config) { c.GCInterval = -1 }})
+	rec, err := p.Store.GetRecord(context.Background(), p.RecordID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &platformEnv{url: "http://" + ln.Addr().String(), store: st, credsDir: filepath.Join(dir, "app")}
-	srv, err := server.New(server.Config{Store: st, DataDir: filepath.Join(dir, "platform"), PublicURL: p.url,
-		Logger: slog.New(slog.DiscardHandler), GCInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close(); srv.Close() })
-	creds, err := provision.BootstrapApp(ctx, st, p.credsDir, "dicomgate admin test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	person, err := provision.CreatePerson(ctx, st, "jane", "Jane Doe", "correct horse battery")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := provision.CreateRecord(ctx, st, person.ID, "Jane Doe", provision.RelationshipSelf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := provision.Authorize(ctx, st, creds.AppID, rec.ID); err != nil {
-		t.Fatal(err)
-	}
-	p.personID, p.recordID = person.ID, rec.ID
-	if p.client, err = client.New(client.Config{URL: p.url, Credentials: creds, Backoff: 20 * time.Millisecond, MaxAttempts: 3}); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return &platformEnv{url: p.URL, credsDir: filepath.Join(p.DataDir, "app"), store: p.Store, client: p.Client,
+		personID: rec.PersonID, recordID: p.RecordID}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"dicomgate/dimse/dicomtest"
 	"dicomgate/gateway"
 	"dicomgate/gateway/admin"
 	"dicomgate/gateway/keyfile"
@@ -165,16 +166,15 @@ func edited(form url.Values, kv ...string) url.Values {
 // drives its actions: the package is really built on the platform, the
 // code mail queued, resent, the letter printed and the package deleted.
 func TestStudyPickup(t *testing.T) {
-	needPydicom(t)
+	ct := dicomtest.PydicomFile(t, "CT_small.dcm")
 	var d dopuSetup
 	e := newEnv(t, withDOPU(t, &d, route.ActionHold))
 	e.user("frontdesk", store.RoleStaff)
 	e.user("boss", store.RoleAdmin)
-	e.ingest(filepath.Join(pydicomData, "CT_small.dcm"))
+	e.ingest(ct)
 	st := e.studyOf("1CT1")
 	path := "/studies/" + st.StudyUID
-	staff := e.browser()
-	staff.login("frontdesk")
+	staff := e.signIn("frontdesk")
 	staff.get(path)
 	if r := staff.post(path+"/deliver-now", nil); r.code != http.StatusSeeOther {
 		t.Fatalf("deliver now: %d", r.code)
@@ -294,8 +294,7 @@ func TestStudyPickup(t *testing.T) {
 	if p, _ := e.db.Pickup(context.Background(), p.ID); p.State != gateway.PickupMailed {
 		t.Fatalf("after refused delete: %s", p.State)
 	}
-	boss := e.browser()
-	boss.login("boss")
+	boss := e.signIn("boss")
 	mustContain(t, boss.get(path), `id="delete-pickup"`)
 	if r := boss.post(pk+"/delete", url.Values{"csrf": {""}}); r.code != http.StatusForbidden {
 		t.Fatalf("delete without CSRF: %d", r.code)
@@ -338,13 +337,12 @@ func TestStudyPickup(t *testing.T) {
 // TestPatientsPickupAndInvite registers a pick-up before its study
 // arrives and makes a Patient Connect invitation from the patients page.
 func TestPatientsPickupAndInvite(t *testing.T) {
-	needPydicom(t)
+	ct := dicomtest.PydicomFile(t, "CT_small.dcm")
 	var d dopuSetup
 	e := newEnv(t, withDOPU(t, &d, route.ActionDOPU))
 	e.user("frontdesk", store.RoleStaff)
 	e.user("boss", store.RoleAdmin)
-	b := e.browser()
-	b.login("frontdesk")
+	b := e.signIn("frontdesk")
 	mustContain(t, b.get("/patients"), `id="register-pickup-form"`, `id="invite-form"`)
 
 	const answer = "Blue Whale 42"
@@ -401,7 +399,7 @@ func TestPatientsPickupAndInvite(t *testing.T) {
 	}
 	// The study arrives; the registration takes it, the package is built
 	// and the code mailed.
-	e.ingest(filepath.Join(pydicomData, "CT_small.dcm"))
+	e.ingest(ct)
 	st := e.studyOf("1CT1")
 	b.get("/studies/" + st.StudyUID)
 	if r := b.post("/studies/"+st.StudyUID+"/deliver-now", nil); r.code != http.StatusSeeOther {
@@ -464,8 +462,7 @@ func TestPatientsPickupAndInvite(t *testing.T) {
 
 	// The admin deletes the registration from the patients page; its
 	// package goes from the platform.
-	boss := e.browser()
-	boss.login("boss")
+	boss := e.signIn("boss")
 	mustContain(t, boss.get("/patients"), `class="danger delete"`)
 	if r := b.post("/pickups/"+itoa(p.ID)+"/delete", url.Values{"back": {"/patients"}}); r.code != http.StatusForbidden {
 		t.Fatalf("staff delete: %d", r.code)

@@ -8,11 +8,11 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"dicomgate/dimse/dicomtest"
 	"dicomgate/gateway/admin"
 	"dicomgate/gateway/store"
 )
@@ -166,17 +166,16 @@ func TestLoginRateLimit(t *testing.T) {
 }
 
 func TestThumbnailAudited(t *testing.T) {
-	needPydicom(t)
+	ct := dicomtest.PydicomFile(t, "CT_small.dcm")
 	e := newEnv(t)
 	e.user("alice", store.RoleStaff)
-	e.ingest(filepath.Join(pydicomData, "CT_small.dcm"))
+	e.ingest(ct)
 	st := e.studyOf("1CT1")
 	ins, err := e.db.StudyInstances(context.Background(), st.StudyUID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := e.browser()
-	b.login("alice")
+	b := e.signIn("alice")
 	path := "/studies/" + st.StudyUID + "/series/" + ins[0].SeriesUID + "/thumbnail.jpg"
 	rows := func() []store.AuditEntry {
 		t.Helper()
@@ -202,8 +201,7 @@ func TestThumbnailAudited(t *testing.T) {
 		t.Fatalf("view-thumbnail rows after 3 views = %+v, want 1 by alice for patient 1CT1", got)
 	}
 	// Another session, or the same one after the period, is audited again.
-	other := e.browser()
-	other.login("alice")
+	other := e.signIn("alice")
 	other.get(path)
 	e.clock.Advance(6 * time.Minute)
 	b.get(path)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"dicomgate/dimse/dicomtest"
 	"dicomgate/gateway/admin"
 	"dicomgate/gateway/keyfile"
 	"dicomgate/gateway/mail"
@@ -24,8 +25,7 @@ import (
 func adminBrowser(t *testing.T, opts ...envOption) (*env, *browser) {
 	e := newEnv(t, opts...)
 	e.user("root", store.RoleAdmin)
-	b := e.browser()
-	b.login("root")
+	b := e.signIn("root")
 	b.get("/settings")
 	return e, b
 }
@@ -90,9 +90,9 @@ func ruleForm(rows [][8]string, def string) url.Values {
 }
 
 func TestSettingsRouting(t *testing.T) {
-	needPydicom(t)
+	ct := dicomtest.PydicomFile(t, "CT_small.dcm")
 	e, b := adminBrowser(t)
-	e.ingest(filepath.Join(pydicomData, "CT_small.dcm"))
+	e.ingest(ct)
 	st := e.studyOf("1CT1")
 	if d := e.gw.Decide(st); d.Action != route.ActionHold {
 		t.Fatalf("initial decision %v", d)

@@ -9,11 +9,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"dicomgate/dimse/dicomtest"
 	"dicomgate/gateway"
 	"dicomgate/gateway/admin"
 	"dicomgate/gateway/store"
@@ -29,15 +29,14 @@ type fixedAssociations []admin.AssociationSnapshot
 func (f fixedAssociations) Associations() []admin.AssociationSnapshot { return f }
 
 func TestDashboard(t *testing.T) {
-	needPydicom(t)
+	ctFile, mrFile := dicomtest.PydicomFile(t, "CT_small.dcm"), dicomtest.PydicomFile(t, "MR_small.dcm")
 	e := newEnv(t, func(_ *env, _ *gatewayConfig, c *admin.Config) {
 		c.Associations = fixedAssociations{{Peer: "10.1.2.3:51234", CallingAE: "MODALITY_CT", CalledAE: "DICOMGATE", Instances: 17, Since: time.Now()}}
 	})
 	e.user("alice", store.RoleStaff)
-	e.ingest(filepath.Join(pydicomData, "CT_small.dcm"))
-	e.ingest(filepath.Join(pydicomData, "MR_small.dcm"))
-	b := e.browser()
-	b.login("alice")
+	e.ingest(ctFile)
+	e.ingest(mrFile)
+	b := e.signIn("alice")
 
 	r := b.get("/")
 	mustContain(t, r, "CompressedSamples^CT1", "CompressedSamples^MR1", "waiting for the quiet period",
@@ -74,14 +73,13 @@ func TestDashboard(t *testing.T) {
 }
 
 func TestStudyPage(t *testing.T) {
-	needPydicom(t)
+	ct, srFile := dicomtest.PydicomFile(t, "CT_small.dcm"), dicomtest.PydicomFile(t, "test-SR.dcm")
 	e := newEnv(t)
 	e.user("alice", store.RoleAdmin)
-	e.ingest(filepath.Join(pydicomData, "CT_small.dcm"))
-	e.ingest(filepath.Join(pydicomData, "test-SR.dcm"))
+	e.ingest(ct)
+	e.ingest(srFile)
 	st := e.studyOf("1CT1")
-	b := e.browser()
-	b.login("alice")
+	b := e.signIn("alice")
 	r := b.get("/studies/" + st.StudyUID)
 	if r.code != http.StatusOK {
 		t.Fatalf("study page: %d", r.code)
@@ -126,18 +124,17 @@ func TestStudyPage(t *testing.T) {
 }
 
 func TestStudyActions(t *testing.T) {
-	needPydicom(t)
+	ct := dicomtest.PydicomFile(t, "CT_small.dcm")
 	e := newEnv(t)
 	e.user("alice", store.RoleStaff)
-	e.ingest(filepath.Join(pydicomData, "CT_small.dcm"))
+	e.ingest(ct)
 	st := e.studyOf("1CT1")
 	path := "/studies/" + st.StudyUID
 	ctx := context.Background()
 	if err := e.db.PutLink(ctx, store.PatientLink{ExternalID: "P-CONNECTED", PersonID: "person-1", RecordID: "record-1", AuthorizedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	b := e.browser()
-	b.login("alice")
+	b := e.signIn("alice")
 	b.get(path)
 
 	state := func() store.StudyState {
@@ -205,7 +202,7 @@ func TestStudyActions(t *testing.T) {
 // TestRetryFailedDelivery makes a delivery really fail (the platform's
 // port is closed), then retries it from the study page.
 func TestRetryFailedDelivery(t *testing.T) {
-	needPydicom(t)
+	ct := dicomtest.PydicomFile(t, "CT_small.dcm")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +233,7 @@ func TestRetryFailedDelivery(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	e.user("alice", store.RoleStaff)
-	e.ingest(filepath.Join(pydicomData, "CT_small.dcm"))
+	e.ingest(ct)
 	st := e.studyOf("1CT1")
 	if err := e.gw.LinkPatient(ctx, store.PatientLink{ExternalID: gateway.ExternalID(st.PatientID, st.IssuerOfPatientID), PersonID: "p", RecordID: "r", AuthorizedAt: time.Now()}); err != nil {
 		t.Fatal(err)
@@ -244,8 +241,7 @@ func TestRetryFailedDelivery(t *testing.T) {
 	if err := e.gw.SetRules(nil, "record"); err != nil {
 		t.Fatal(err)
 	}
-	b := e.browser()
-	b.login("alice")
+	b := e.signIn("alice")
 	path := "/studies/" + st.StudyUID
 	b.get(path)
 	if r := b.post(path+"/deliver-now", nil); r.code != http.StatusSeeOther {
