@@ -37,10 +37,15 @@ func (g *Gateway) table() *route.Table {
 // Decide returns where the rules would send a study now, without acting:
 // the admin UI's dry run.
 func (g *Gateway) Decide(st store.Study) route.Decision {
-	return g.table().Route(route.Study{
+	return g.table().Route(RouteStudy(st))
+}
+
+// RouteStudy is what the routing rules match of a study.
+func RouteStudy(st store.Study) route.Study {
+	return route.Study{
 		CallingAE: st.CallingAE, PatientID: st.PatientID, IssuerOfPatient: st.IssuerOfPatientID,
 		Modalities: st.Modalities, StudyDescription: st.StudyDescription, ReferringDoctor: st.ReferringPhysician,
-	})
+	}
 }
 
 // routeStudy decides a received study's way. A study already delivered

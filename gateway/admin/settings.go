@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"dicomgate/dimse"
+	"dicomgate/gateway"
 	"dicomgate/gateway/mail"
 	"dicomgate/gateway/route"
 	"dicomgate/gateway/store"
@@ -515,20 +516,13 @@ func (s *Server) dryRun(c *gin.Context) {
 		s.settingsRefused(c, v, "routing.form", err.Error())
 		return
 	}
-	res := &dryRunResult{Study: st, Live: s.gw.Decide(st), Edited: t.Route(routeStudy(st))}
+	res := &dryRunResult{Study: st, Live: s.gw.Decide(st), Edited: t.Route(gateway.RouteStudy(st))}
 	if err := s.audit(c, "routing-dry-run", st.StudyUID, st.PatientID, res.Edited.String()); err != nil {
 		s.fail(c, err)
 		return
 	}
 	v.DryRun = res
 	s.showSettings(c, http.StatusOK, v)
-}
-
-// routeStudy is what routing looks at of a stored study (as
-// gateway.Decide does).
-func routeStudy(st store.Study) route.Study {
-	return route.Study{CallingAE: st.CallingAE, PatientID: st.PatientID, IssuerOfPatient: st.IssuerOfPatientID,
-		Modalities: st.Modalities, StudyDescription: st.StudyDescription, ReferringDoctor: st.ReferringPhysician}
 }
 
 // smtpSection reads the mail server's section, sealing a new password.
