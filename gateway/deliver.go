@@ -84,6 +84,11 @@ type blobTask struct {
 type preview struct {
 	name    string
 	maxSide int
+	// alternates are the spool files of other images a series or study
+	// preview is rendered from when the task's own image cannot be: the
+	// study document names the preview as long as any image of the series
+	// (of the study) has pixels.
+	alternates []string
 }
 
 // pending returns the tasks cut down to the blobs that are not there yet
@@ -251,7 +256,14 @@ func (g *Gateway) plan(ins []store.Instance, fs []mis.Instance) []blobTask {
 	if err != nil {
 		return tasks
 	}
-	studyPreview := false
+	// Each series' images with pixels, the middle one first, then outwards:
+	// the first renders the series preview (the first series' also the
+	// study preview), the others stand by should it fail.
+	type seriesOrder struct {
+		uid  string
+		sops []string
+	}
+	var order []seriesOrder
 	for _, se := range study.Series {
 		var withPixels []string
 		for _, img := range se.Images {
@@ -259,17 +271,44 @@ func (g *Gateway) plan(ins []store.Instance, fs []mis.Instance) []blobTask {
 				withPixels = append(withPixels, img.BlobName)
 			}
 		}
-		if len(withPixels) == 0 {
-			continue
+		if len(withPixels) > 0 {
+			order = append(order, seriesOrder{se.SeriesInstanceUID, middleOut(withPixels)})
 		}
-		t := &tasks[render[withPixels[len(withPixels)/2]]]
-		t.previews = append(t.previews, preview{mis.PreviewName(se.SeriesInstanceUID), g.cfg.Previews.PreviewSize})
-		if !studyPreview {
-			studyPreview = true
-			t.previews = append(t.previews, preview{mis.PreviewName(study.StudyInstanceUID), g.cfg.Previews.PreviewSize})
+	}
+	files := func(sops []string) []string {
+		out := make([]string, len(sops))
+		for i, sop := range sops {
+			out[i] = paths[sop]
+		}
+		return out
+	}
+	for i, se := range order {
+		t := &tasks[render[se.sops[0]]]
+		t.previews = append(t.previews, preview{mis.PreviewName(se.uid), g.cfg.Previews.PreviewSize, files(se.sops[1:])})
+		if i == 0 {
+			var alt []string
+			for _, o := range order {
+				alt = append(alt, files(o.sops)...)
+			}
+			t.previews = append(t.previews, preview{mis.PreviewName(study.StudyInstanceUID), g.cfg.Previews.PreviewSize, alt[1:]})
 		}
 	}
 	return tasks
+}
+
+// middleOut orders a series' images from the middle one outwards.
+func middleOut(sops []string) []string {
+	mid := len(sops) / 2
+	out := []string{sops[mid]}
+	for d := 1; len(out) < len(sops); d++ {
+		if mid-d >= 0 {
+			out = append(out, sops[mid-d])
+		}
+		if mid+d < len(sops) {
+			out = append(out, sops[mid+d])
+		}
+	}
+	return out
 }
 
 // instanceTasks are an instance's own blobs: its file and, when it has
@@ -277,7 +316,7 @@ func (g *Gateway) plan(ins []store.Instance, fs []mis.Instance) []blobTask {
 func (g *Gateway) instanceTasks(sop, path string, pixels bool) []blobTask {
 	tasks := []blobTask{{sop: sop, path: path}}
 	if pixels {
-		tasks = append(tasks, blobTask{sop: sop, path: path, previews: []preview{{mis.PreviewName(sop), g.cfg.Previews.ThumbnailSize}}})
+		tasks = append(tasks, blobTask{sop: sop, path: path, previews: []preview{{name: mis.PreviewName(sop), maxSide: g.cfg.Previews.ThumbnailSize}}})
 	}
 	return tasks
 }
@@ -396,34 +435,62 @@ func (g *Gateway) uploadOne(ctx context.Context, st store.Study, t blobTask, up 
 		}
 		return []store.UploadedBlob{b}, false, nil
 	}
-	jpegs, err := g.renderPreviews(t)
+	jpegs, err := g.renderPreviews(t.path, t.previews)
 	if err != nil {
 		g.log.Warn("no preview", "sop", t.sop, "err", err)
 		g.event(ctx, st.StudyUID, "no-preview", "%s: %v", t.sop, err)
-		return nil, true, nil
+		skipped = true
+		jpegs = g.renderAlternates(t.previews)
 	}
 	var out []store.UploadedBlob
 	for i, p := range t.previews {
+		if jpegs[i] == nil {
+			continue
+		}
 		b, err := uploadBlob(ctx, st.StudyUID, p.name, contentTypeJPEG, bytes.NewReader(jpegs[i]), up)
 		if err != nil {
-			return out, false, err
+			return out, skipped, err
 		}
 		out = append(out, b)
 	}
-	return out, false, nil
+	return out, skipped, nil
 }
 
-// renderPreviews renders a task's instance once and encodes each of its
-// previews; previews of one size (a series and the study preview) share
-// one encoding. A preview is a few hundred kilobytes at most.
-func (g *Gateway) renderPreviews(t blobTask) ([][]byte, error) {
-	rd, err := previews.RenderFile(t.path, g.cfg.Previews)
+// renderAlternates renders the series and study previews of a task whose
+// own image could not be rendered from the first of their alternates that
+// renders; a preview without one stays nil (no image of its series
+// renders, so the study document will not name it).
+func (g *Gateway) renderAlternates(ps []preview) [][]byte {
+	out := make([][]byte, len(ps))
+	failed := map[string]bool{}
+	for i, p := range ps {
+		for _, path := range p.alternates {
+			if failed[path] {
+				continue
+			}
+			jpegs, err := g.renderPreviews(path, []preview{p})
+			if err != nil {
+				failed[path] = true
+				continue
+			}
+			out[i] = jpegs[0]
+			break
+		}
+	}
+	return out
+}
+
+// renderPreviews renders the image in path once and encodes each of ps;
+// previews of one size (a series and the study preview) share one
+// encoding. A preview is a few hundred kilobytes at most.
+func (g *Gateway) renderPreviews(path string, ps []preview) ([][]byte, error) {
+	rd, err := previews.RenderFile(path, g.cfg.Previews)
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]byte, len(t.previews))
+	out := make([][]byte, len(ps))
 	bySize := map[int][]byte{}
-	for i, p := range t.previews {
+	for i, p := range ps {
 		if jpg, ok := bySize[p.maxSide]; ok {
 			out[i] = jpg
 			continue

@@ -87,6 +87,75 @@ func TestStudyIntoRecord(t *testing.T) {
 	}
 }
 
+// TestUnrenderableMiddleImage: the middle image of a series, the one its
+// series preview and the study preview are rendered from, has pixels no
+// renderer understands. The study is still delivered, that image without
+// a thumbnail, and both previews come from a neighbouring image.
+func TestUnrenderableMiddleImage(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	pf := startPlatform(t, dir)
+	gw := startGateway(t, dir, pf.client, Config{})
+	if err := gw.gw.LinkPatient(ctx, store.PatientLink{ExternalID: "PAT-M", PersonID: pf.personID, RecordID: pf.recordID, AuthorizedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	studyUID, files := writeStudy(t, dir, "PAT-M")
+	// files[1] is the middle of the first series' three images. Same length,
+	// so the element and file stay well formed; only the renderer refuses it.
+	b, err := os.ReadFile(files[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Count(b, []byte("MONOCHROME2")) != 1 {
+		t.Fatal("test file has no single MONOCHROME2 to spoil")
+	}
+	if err := os.WriteFile(files[1], bytes.Replace(b, []byte("MONOCHROME2"), []byte("MONOCHROMEX"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	broken := sopOf(t, files[1])
+	storescu(t, gw.addr, files...)
+
+	st := waitState(t, gw.store, studyUID, 60*time.Second, store.StateDelivered, store.StateFailed)
+	if st.State != store.StateDelivered || st.Delivered != 5 {
+		t.Fatalf("study = %+v", st)
+	}
+	things := studyThings(t, pf.client, pf.recordID, studyUID)
+	if len(things) != 1 {
+		t.Fatalf("%d things for the study, want 1", len(things))
+	}
+	th := things[0]
+	m, err := mis.ParseMIS(th.Data[0].Inner, mis.V2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 5 files + 4 thumbnails + 2 series previews + 1 study preview.
+	names := m.BlobNames()
+	if len(names) != 12 || len(th.BlobPayload.Blobs) != 12 {
+		t.Fatalf("MIS names %d blobs (%v), payload has %d; want 12", len(names), names, len(th.BlobPayload.Blobs))
+	}
+	want := map[string]bool{mis.PreviewName(studyUID): false}
+	for _, se := range m.Series {
+		want[mis.PreviewName(se.SeriesInstanceUID)] = false
+	}
+	for _, b := range th.BlobPayload.Blobs {
+		if b.Info.Name == mis.PreviewName(broken) {
+			t.Fatalf("the unrenderable image has a thumbnail %s", b.Info.Name)
+		}
+		if _, ok := want[b.Info.Name]; ok {
+			data, _ := fetchBlob(t, pf.client, b, nil)
+			if !bytes.HasPrefix(data, []byte{0xFF, 0xD8}) {
+				t.Fatalf("%s is not a JPEG", b.Info.Name)
+			}
+			want[b.Info.Name] = true
+		}
+	}
+	for name, seen := range want {
+		if !seen {
+			t.Errorf("preview %s missing", name)
+		}
+	}
+}
+
 func studyThings(t *testing.T, c *client.Client, recordID, studyUID string) []*thing.Thing {
 	t.Helper()
 	groups, err := c.GetThings(context.Background(), recordID, client.StudyQuery(mis.TypeIDV2, studyUID))
