@@ -90,37 +90,27 @@ var errNoContext = errors.New("stmtcache: driver statement lacks ExecContext/Que
 // stmt returns the cached statement for query, prepared now if need be,
 // and the function that gives it back. A statement whose rows are still
 // being read is not handed out twice: the second caller gets a statement
-// of its own, closed when given back.
+// of its own, closed when given back. Preparing under the lock keeps one
+// statement per query text even if two callers raced here.
 func (c *conn) stmt(ctx context.Context, query string) (driver.Stmt, func(), error) {
 	c.mu.Lock()
-	if el, ok := c.stmts[query]; ok {
-		e := el.Value.(*entry)
-		if !e.busy {
+	defer c.mu.Unlock()
+	el, cached := c.stmts[query]
+	if cached {
+		if e := el.Value.(*entry); !e.busy {
 			e.busy = true
 			c.lru.MoveToFront(el)
-			c.mu.Unlock()
 			return e.st, func() { c.giveBack(e) }, nil
 		}
-		c.mu.Unlock()
-		st, err := c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
-		if err != nil {
-			return nil, nil, err
-		}
-		return st, func() { st.Close() }, nil
 	}
-	c.mu.Unlock()
 	st, err := c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
 	if err != nil {
 		return nil, nil, err
 	}
-	e := &entry{query: query, st: st, busy: true}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, raced := c.stmts[query]; raced {
-		// Another caller cached it meanwhile (a driver used from two
-		// goroutines): this one stays the caller's.
+	if cached { // the cached one is busy: this one stays the caller's
 		return st, func() { st.Close() }, nil
 	}
+	e := &entry{query: query, st: st, busy: true}
 	c.stmts[query] = c.lru.PushFront(e)
 	c.evictLocked()
 	return st, func() { c.giveBack(e) }, nil

@@ -17,11 +17,17 @@ import (
 	"dicomgate/platform/store/stmtcache"
 )
 
-// counting counts the statements the real driver prepares: every Exec and
-// Query of modernc.org/sqlite prepares one unless the cache supplies it.
+// counts are what the real driver did: every Exec and Query of
+// modernc.org/sqlite prepares a statement unless the cache supplies it.
+type counts struct {
+	prepares atomic.Int64 // statements prepared
+	closes   atomic.Int64 // statements the cache prepared and closed
+}
+
+// counting wraps the real driver's connector to keep counts.
 type counting struct {
 	driver.Connector
-	prepares *atomic.Int64
+	n *counts
 }
 
 func (c counting) Connect(ctx context.Context) (driver.Conn, error) {
@@ -29,7 +35,7 @@ func (c counting) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingConn{dc.(sqliteConn), c.prepares}, nil
+	return &countingConn{dc.(sqliteConn), c.n}, nil
 }
 
 type sqliteConn interface {
@@ -42,49 +48,74 @@ type sqliteConn interface {
 
 type countingConn struct {
 	sqliteConn
-	prepares *atomic.Int64
+	n *counts
 }
 
 func (c *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	c.prepares.Add(1)
-	return c.sqliteConn.PrepareContext(ctx, q)
+	c.n.prepares.Add(1)
+	st, err := c.sqliteConn.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return &countingStmt{st.(sqliteStmt), c.n}, nil
 }
 
 func (c *countingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	c.prepares.Add(1) // the driver prepares it inside
+	c.n.prepares.Add(1) // the driver prepares it inside
 	return c.sqliteConn.ExecContext(ctx, q, args)
 }
 
 func (c *countingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	c.prepares.Add(1)
+	c.n.prepares.Add(1)
 	return c.sqliteConn.QueryContext(ctx, q, args)
 }
 
-// open returns a SQLite database in a fresh file, through the cache of size
-// n (0: no cache), and the count of statements the driver prepared.
-func open(t testing.TB, n int) (*sql.DB, *atomic.Int64) {
+type sqliteStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+	driver.StmtQueryContext
+}
+
+type countingStmt struct {
+	sqliteStmt
+	n *counts
+}
+
+func (s *countingStmt) Close() error {
+	s.n.closes.Add(1)
+	return s.sqliteStmt.Close()
+}
+
+// open returns a SQLite database in a fresh file holding an empty table
+// kv, through the cache of size n (0: no cache), and the counts of what the
+// driver did for it (the table is made without the cache, uncounted).
+func open(t testing.TB, n int) (*sql.DB, *counts) {
 	t.Helper()
 	c, err := sqlite.NewConnector("file:" + filepath.Join(t.TempDir(), "t.db") + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var prepares atomic.Int64
-	var conn driver.Connector = counting{c, &prepares}
+	raw := sql.OpenDB(c)
+	_, err = raw.Exec(`CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`)
+	if cerr := raw.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cnt counts
+	var conn driver.Connector = counting{c, &cnt}
 	if n > 0 {
 		conn = stmtcache.New(conn, n)
 	}
 	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
-	if _, err := db.Exec(`CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	prepares.Store(0)
-	return db, &prepares
+	return db, &cnt
 }
 
 func TestStatementsArePreparedOnce(t *testing.T) {
-	db, prepares := open(t, 16)
+	db, n := open(t, 16)
 	ctx := context.Background()
 	for i := range 100 {
 		if _, err := db.ExecContext(ctx, `INSERT INTO kv (k, v) VALUES (?, ?)`, fmt.Sprint(i), i); err != nil {
@@ -111,7 +142,7 @@ func TestStatementsArePreparedOnce(t *testing.T) {
 	if err := db.QueryRow(`SELECT SUM(v) FROM kv`).Scan(&sum); err != nil || sum != 4950+100 {
 		t.Fatalf("sum %d, %v", sum, err)
 	}
-	if got := prepares.Load(); got != 4 {
+	if got := n.prepares.Load(); got != 4 {
 		t.Fatalf("%d statements prepared for 4 distinct queries run 301 times", got)
 	}
 }
@@ -119,13 +150,13 @@ func TestStatementsArePreparedOnce(t *testing.T) {
 // TestWithoutCacheEveryCallPrepares checks the count the test above relies
 // on: without the cache, the driver prepares on every call.
 func TestWithoutCacheEveryCallPrepares(t *testing.T) {
-	db, prepares := open(t, 0)
+	db, n := open(t, 0)
 	for i := range 10 {
 		if _, err := db.Exec(`INSERT INTO kv (k, v) VALUES (?, ?)`, fmt.Sprint(i), i); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := prepares.Load(); got != 10 {
+	if got := n.prepares.Load(); got != 10 {
 		t.Fatalf("%d prepares for 10 uncached execs", got)
 	}
 }
@@ -176,7 +207,7 @@ func TestSameQueryWhileItsRowsAreOpen(t *testing.T) {
 }
 
 func TestEvictionKeepsResultsRight(t *testing.T) {
-	db, prepares := open(t, 2)
+	db, cnt := open(t, 2)
 	for round := range 3 {
 		for i := range 4 { // four distinct statements through a cache of two
 			q := fmt.Sprintf(`SELECT COUNT(*) + %d FROM kv`, i)
@@ -186,8 +217,64 @@ func TestEvictionKeepsResultsRight(t *testing.T) {
 			}
 		}
 	}
-	if got := prepares.Load(); got != 12 {
+	if got := cnt.prepares.Load(); got != 12 {
 		t.Fatalf("%d prepares cycling 4 statements through 2 slots 3 times, want 12", got)
+	}
+}
+
+// TestEvictedWhileInUse evicts a statement whose rows are still read (a
+// cache of one, another query inside the loop): the rows read on
+// undisturbed, the evicted statement is closed once they are closed, and
+// by the time the database is closed every statement prepared is closed.
+func TestEvictedWhileInUse(t *testing.T) {
+	db, n := open(t, 1)
+	ctx := context.Background()
+	for i := range 5 {
+		if _, err := db.Exec(`INSERT INTO kv (k, v) VALUES (?, ?)`, fmt.Sprint(i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	outer, err := tx.QueryContext(ctx, `SELECT v FROM kv ORDER BY v`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0
+	for outer.Next() {
+		var v int
+		if err := outer.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		var k string
+		if err := tx.QueryRowContext(ctx, `SELECT k FROM kv WHERE v = ?`, v).Scan(&k); err != nil || k != fmt.Sprint(v) {
+			t.Fatalf("inner query for %d: %q, %v", v, k, err)
+		}
+		sum += v
+	}
+	if err := outer.Err(); err != nil || sum != 0+1+2+3+4 {
+		t.Fatalf("outer rows: sum %d, %v", sum, err)
+	}
+	if err := outer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// INSERT (evicted by the outer query), the outer query (evicted by the
+	// inner one, closed with its rows), the inner one (closed with the
+	// connection, re-used 4 times).
+	if p, c := n.prepares.Load(), n.closes.Load(); p != 3 || c != 2 {
+		t.Fatalf("%d statements prepared, %d closed before the end; want 3 and 2", p, c)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p, c := n.prepares.Load(), n.closes.Load(); p != c {
+		t.Fatalf("%d statements prepared, %d closed", p, c)
 	}
 }
 
@@ -225,6 +312,27 @@ func BenchmarkInsertAndSelect(b *testing.B) {
 				var v int
 				if err := db.QueryRow(`SELECT v FROM kv WHERE k = ?`, k).Scan(&v); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSelect is a point query on a warm page cache: no sync, so it
+// shows what preparing costs (cache=0) and what the cache adds (cache=64).
+func BenchmarkSelect(b *testing.B) {
+	for _, n := range []int{0, 64} {
+		b.Run(fmt.Sprintf("cache=%d", n), func(b *testing.B) {
+			db, _ := open(b, n)
+			for i := range 100 {
+				if _, err := db.Exec(`INSERT INTO kv (k, v) VALUES (?, ?)`, fmt.Sprint(i), i); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for b.Loop() {
+				var v int
+				if err := db.QueryRow(`SELECT v FROM kv WHERE k = ?`, "42").Scan(&v); err != nil || v != 42 {
+					b.Fatal(v, err)
 				}
 			}
 		})
