@@ -59,13 +59,21 @@ func (s *Store) putBlock(ctx context.Context, k blobKind, blobID string, b store
 }
 
 func (s *Store) putBlockIn(ctx context.Context, q querier, k blobKind, blobID string, b store.Block) error {
+	// Insert first: a new block (the usual case) costs one statement, and
+	// two concurrent sends of one block cannot both miss the row and then
+	// collide on the key.
+	res, err := q.ExecContext(ctx, `INSERT INTO `+k.blocksTable()+` (blob_id, idx, length, hash) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (blob_id, idx) DO NOTHING`, blobID, b.Index, b.Length, b.Hash[:])
+	if err != nil {
+		return s.insertErr(k.String()+" block", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
 	var length int64
 	var hash []byte
-	err := q.QueryRowContext(ctx, `SELECT length, hash FROM `+k.blocksTable()+` WHERE blob_id = $1 AND idx = $2`, blobID, b.Index).Scan(&length, &hash)
+	err = q.QueryRowContext(ctx, `SELECT length, hash FROM `+k.blocksTable()+` WHERE blob_id = $1 AND idx = $2`, blobID, b.Index).Scan(&length, &hash)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		_, err := q.ExecContext(ctx, `INSERT INTO `+k.blocksTable()+` (blob_id, idx, length, hash) VALUES ($1, $2, $3, $4)`, blobID, b.Index, b.Length, b.Hash[:])
-		return s.insertErr(k.String()+" block", err)
 	case err != nil:
 		return err
 	case length != b.Length || string(hash) != string(b.Hash[:]):
@@ -148,8 +156,11 @@ func (s *Store) blocks(ctx context.Context, k blobKind, blobID string, from, to 
 	return out, rows.Err()
 }
 
+// scanner is what *sql.Row and *sql.Rows have in common.
+type scanner interface{ Scan(...any) error }
+
 // collectRows scans every row of a query with scan.
-func collectRows[T any](rows *sql.Rows, err error, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+func collectRows[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -163,4 +174,11 @@ func collectRows[T any](rows *sql.Rows, err error, scan func(interface{ Scan(...
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// scanString scans a row of one text column.
+func scanString(sc scanner) (string, error) {
+	var v string
+	err := sc.Scan(&v)
+	return v, err
 }

@@ -83,7 +83,7 @@ func (s *Store) FillPackage(ctx context.Context, p store.ConnectPackage) error {
 const packageCols = `code, app_id, external_id, friendly_name, question, state, data_xml, ciphertext, wrong_answers,
 	created, expires, claimed_until, picked_up, record_id`
 
-func scanPackage(sc interface{ Scan(...any) error }) (store.ConnectPackage, error) {
+func scanPackage(sc scanner) (store.ConnectPackage, error) {
 	var p store.ConnectPackage
 	var created, expires, claimed, picked int64
 	err := sc.Scan(&p.IdentityCode, &p.AppID, &p.ExternalID, &p.FriendlyName, &p.Question, &p.State, &p.DataXML, &p.Ciphertext,
@@ -99,18 +99,8 @@ func (s *Store) GetPackage(ctx context.Context, code string) (store.ConnectPacka
 		return p, notFound("package", err)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id FROM package_blobs WHERE code = $1 ORDER BY idx`, code)
-	if err != nil {
-		return p, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return p, err
-		}
-		p.BlobIDs = append(p.BlobIDs, id)
-	}
-	return p, rows.Err()
+	p.BlobIDs, err = collectRows(rows, err, scanString)
+	return p, err
 }
 
 // TakePackageTry implements store.Connect.
@@ -214,36 +204,17 @@ func (s *Store) DeletePendingPackages(ctx context.Context, appID, code, external
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT code FROM connect_packages WHERE app_id = $1 AND `+col+` = $2 AND state IN ($3, $4)`,
 			appID, val, store.PackageAllocated, store.PackagePending)
+		codes, err := collectRows(rows, err, scanString)
 		if err != nil {
 			return err
 		}
-		var codes []string
-		for rows.Next() {
-			var c string
-			if err := rows.Scan(&c); err != nil {
-				rows.Close()
-				return err
-			}
-			codes = append(codes, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
 		for _, c := range codes {
-			br, err := tx.QueryContext(ctx, `SELECT id FROM package_blobs WHERE code = $1`, c)
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM package_blobs WHERE code = $1`, c)
+			ids, err := collectRows(rows, err, scanString)
 			if err != nil {
 				return err
 			}
-			for br.Next() {
-				var id string
-				if err := br.Scan(&id); err != nil {
-					br.Close()
-					return err
-				}
-				blobs = append(blobs, id)
-			}
-			br.Close()
+			blobs = append(blobs, ids...)
 			if _, err := tx.ExecContext(ctx, `DELETE FROM package_blobs WHERE code = $1`, c); err != nil {
 				return err
 			}
@@ -274,7 +245,7 @@ func (s *Store) CreatePackageBlob(ctx context.Context, b store.PackageBlob) erro
 
 const packageBlobCols = `id, app_id, state, pre_chunk_size, post_chunk_size, max_size, total, size, code, created, completed`
 
-func scanPackageBlob(sc interface{ Scan(...any) error }) (store.PackageBlob, error) {
+func scanPackageBlob(sc scanner) (store.PackageBlob, error) {
 	var b store.PackageBlob
 	var created, completed int64
 	err := sc.Scan(&b.ID, &b.AppID, &b.State, &b.PreChunkSize, &b.PostChunkSize, &b.MaxSize, &b.Total, &b.Size, &b.IdentityCode, &created, &completed)
@@ -348,7 +319,7 @@ func (s *Store) CreateConnectRequest(ctx context.Context, r store.ConnectRequest
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, '', '', 0)`,
 			r.IdentityCode, r.AppID, r.ExternalID, r.FriendlyName, r.Question, r.AnswerHash, r.CallbackURL,
 			store.ConnectPending, nanos(r.Created), nanos(r.Expires))
-		if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
+		if s.isUnique(err) {
 			// A concurrent create won the partial unique index.
 			return store.ErrPendingExists
 		}
@@ -359,7 +330,7 @@ func (s *Store) CreateConnectRequest(ctx context.Context, r store.ConnectRequest
 const connectCols = `code, app_id, external_id, friendly_name, question, answer_hash, callback_url, state, wrong_answers,
 	created, expires, person_id, record_id, authorized`
 
-func scanConnect(sc interface{ Scan(...any) error }) (store.ConnectRequest, error) {
+func scanConnect(sc scanner) (store.ConnectRequest, error) {
 	var r store.ConnectRequest
 	var created, expires, authorized int64
 	err := sc.Scan(&r.IdentityCode, &r.AppID, &r.ExternalID, &r.FriendlyName, &r.Question, &r.AnswerHash, &r.CallbackURL,
@@ -448,7 +419,7 @@ func (s *Store) UpdateExternalID(ctx context.Context, appID, code, oldID, newID 
 		}
 		for _, table := range []string{"connect_packages", "connect_requests"} {
 			res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET external_id = $1 WHERE app_id = $2 AND `+col+` = $3`, newID, appID, val)
-			if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
+			if s.isUnique(err) {
 				return store.ErrPendingExists
 			}
 			if err != nil {
@@ -493,21 +464,13 @@ func (s *Store) Audits(ctx context.Context, personID string, limit int) ([]store
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT at, action, person_id, record_id, app_id, subject, detail FROM patient_audit
 		WHERE person_id = $1 ORDER BY at DESC LIMIT $2`, personID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.AuditEvent
-	for rows.Next() {
+	return collectRows(rows, err, func(sc scanner) (store.AuditEvent, error) {
 		var e store.AuditEvent
 		var at int64
-		if err := rows.Scan(&at, &e.Action, &e.PersonID, &e.RecordID, &e.AppID, &e.Subject, &e.Detail); err != nil {
-			return nil, err
-		}
+		err := sc.Scan(&at, &e.Action, &e.PersonID, &e.RecordID, &e.AppID, &e.Subject, &e.Detail)
 		e.At = fromNanos(at)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, err
+	})
 }
 
 // CreateWebSession implements store.Connect.

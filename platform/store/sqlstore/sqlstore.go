@@ -93,11 +93,16 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// isUnique reports whether err is the dialect's unique/primary-key violation.
+func (s *Store) isUnique(err error) bool {
+	return err != nil && s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err)
+}
+
 func (s *Store) insertErr(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
+	if s.isUnique(err) {
 		return fmt.Errorf("%s: %w", what, store.ErrExists)
 	}
 	return fmt.Errorf("%s: insert %s: %w", s.d.Name, what, err)
@@ -212,34 +217,26 @@ func (s *Store) CreateRecord(ctx context.Context, r store.Record) error {
 	return s.insertErr("record "+r.ID, err)
 }
 
-// GetRecord implements store.Store.
-func (s *Store) GetRecord(ctx context.Context, id string) (store.Record, error) {
+const recordCols = `id, person_id, name, relationship, created`
+
+func scanRecord(sc scanner) (store.Record, error) {
 	var r store.Record
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, person_id, name, relationship, created FROM records WHERE id = $1`, id).
-		Scan(&r.ID, &r.PersonID, &r.Name, &r.Relationship, &created)
+	err := sc.Scan(&r.ID, &r.PersonID, &r.Name, &r.Relationship, &created)
 	r.Created = fromNanos(created)
+	return r, err
+}
+
+// GetRecord implements store.Store.
+func (s *Store) GetRecord(ctx context.Context, id string) (store.Record, error) {
+	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM records WHERE id = $1`, id))
 	return r, notFound("record "+id, err)
 }
 
 // RecordsOfPerson implements store.Store.
 func (s *Store) RecordsOfPerson(ctx context.Context, personID string) ([]store.Record, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, person_id, name, relationship, created FROM records WHERE person_id = $1 ORDER BY created, id`, personID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Record
-	for rows.Next() {
-		var r store.Record
-		var created int64
-		if err := rows.Scan(&r.ID, &r.PersonID, &r.Name, &r.Relationship, &created); err != nil {
-			return nil, err
-		}
-		r.Created = fromNanos(created)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	rows, err := s.db.QueryContext(ctx, `SELECT `+recordCols+` FROM records WHERE person_id = $1 ORDER BY created, id`, personID)
+	return collectRows(rows, err, scanRecord)
 }
 
 // Authorize implements store.Store.

@@ -203,16 +203,7 @@ func (s *Store) keyedIDs(ctx context.Context, q store.ThingQuery) ([]string, err
 	if err != nil {
 		return nil, fmt.Errorf("%s: query thing keys: %w", s.d.Name, err)
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return collectRows(rows, nil, scanString)
 }
 
 // attach loads blobs and keys of the things found, in batches so a large
@@ -271,17 +262,22 @@ func (s *Store) attach(ctx context.Context, recordID string, out []store.Thing, 
 	return nil
 }
 
+const insertBlob = `INSERT INTO blobs (id, record_id, app_id, state, block_size, max_size, total, size, hash, created, completed)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+
+func blobArgs(b store.Blob) []any {
+	return []any{b.ID, b.RecordID, b.AppID, b.State, b.BlockSize, b.MaxSize, b.Total, b.Size, nonNil(b.Hash), nanos(b.Created), nanos(b.Completed)}
+}
+
 // CreateBlob implements store.Store.
 func (s *Store) CreateBlob(ctx context.Context, b store.Blob) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO blobs (id, record_id, app_id, state, block_size, max_size, total, size, hash, created, completed)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		b.ID, b.RecordID, b.AppID, b.State, b.BlockSize, b.MaxSize, b.Total, b.Size, nonNil(b.Hash), nanos(b.Created), nanos(b.Completed))
+	_, err := s.db.ExecContext(ctx, insertBlob, blobArgs(b)...)
 	return s.insertErr("blob "+b.ID, err)
 }
 
 const blobCols = `id, record_id, app_id, state, block_size, max_size, total, size, hash, created, completed`
 
-func scanBlob(sc interface{ Scan(...any) error }) (store.Blob, error) {
+func scanBlob(sc scanner) (store.Blob, error) {
 	var b store.Blob
 	var created, completed int64
 	err := sc.Scan(&b.ID, &b.RecordID, &b.AppID, &b.State, &b.BlockSize, &b.MaxSize, &b.Total, &b.Size, &b.Hash, &created, &completed)
@@ -344,10 +340,7 @@ func (s *Store) completeBlobIn(ctx context.Context, q querier, blobID string, c 
 // records the blob's first chunk before that chunk is acknowledged. Until
 // then nobody relies on the row; after a crash the blob may be gone.
 func (s *Store) CreateBlobLazily(ctx context.Context, b store.Blob) error {
-	err := s.execLazily(ctx, `INSERT INTO blobs (id, record_id, app_id, state, block_size, max_size, total, size, hash, created, completed)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		b.ID, b.RecordID, b.AppID, b.State, b.BlockSize, b.MaxSize, b.Total, b.Size, nonNil(b.Hash), nanos(b.Created), nanos(b.Completed))
-	return s.insertErr("blob "+b.ID, err)
+	return s.insertErr("blob "+b.ID, s.execLazily(ctx, insertBlob, blobArgs(b)...))
 }
 
 // PutChunk records, in one transaction (one sync), what one received

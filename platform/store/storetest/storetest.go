@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -337,9 +338,24 @@ func testBlobs(t *testing.T, s store.Store) {
 	must(t, s.PutBlock(ctx, "b1", store.Block{Index: 0, Length: 4, Hash: h0}))
 	must(t, s.PutBlock(ctx, "b1", store.Block{Index: 0, Length: 4, Hash: h0}))
 	wantErr(t, s.PutBlock(ctx, "b1", store.Block{Index: 0, Length: 4, Hash: h1}), store.ErrConflict)
+	// A block sent again while its first send is still being recorded (a
+	// retried chunk) is no error either.
+	for idx := int64(2); idx < 22; idx++ {
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Go(func() { errs[i] = s.PutBlock(ctx, "b1", store.Block{Index: idx, Length: 4, Hash: h0}) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("concurrent send %d of block %d: %v", i, idx, err)
+			}
+		}
+	}
 	blocks, err := s.Blocks(ctx, "b1", 0, -1)
 	must(t, err)
-	if len(blocks) != 2 || blocks[0].Index != 0 || blocks[0].Hash != h0 || blocks[1].Length != 2 {
+	if len(blocks) != 22 || blocks[0].Index != 0 || blocks[0].Hash != h0 || blocks[1].Length != 2 || blocks[21].Hash != h0 {
 		t.Fatalf("Blocks = %+v", blocks)
 	}
 	blocks, err = s.Blocks(ctx, "b1", 1, 2)
