@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"dicomgate/dimse/dicomtest"
 	"dicomgate/platform/dopu"
 )
 
@@ -91,38 +92,17 @@ func TestUnmarshalDataXML(t *testing.T) {
 	}
 }
 
-// requirePeer skips when a peer tool is absent, or fails under
-// DICOMGATE_REQUIRE_PEERS=1.
-func requirePeer(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("DICOMGATE_REQUIRE_PEERS") == "1" {
-			t.Fatalf("%s not found and DICOMGATE_REQUIRE_PEERS=1", name)
-		}
-		t.Skipf("%s not found", name)
-	}
-	return path
-}
-
 // schemaPath finds ../shared/healthvault/xsd from the module root.
 func schemaPath(t *testing.T, name string) string {
 	t.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "healthvault", "xsd", name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("DICOMGATE_REQUIRE_PEERS") == "1" {
-			t.Fatalf("schema %s: %v", name, err)
-		}
-		t.Skipf("schema %s: %v", name, err)
-	}
-	return p
+	return dicomtest.RequireFile(t, filepath.Join("..", "..", "..", "shared", "healthvault", "xsd", name))
 }
 
 // TestDataXMLValidatesAgainstSchema validates MarshalDataXML output with
 // xmllint against password-protected-package.xsd; the root goes into the
 // schema's target namespace and children stay unqualified (SPEC §10).
 func TestDataXMLValidatesAgainstSchema(t *testing.T) {
-	xmllint := requirePeer(t, "xmllint")
+	xmllint := dicomtest.LookPath(t, "xmllint")
 	xsd := schemaPath(t, "password-protected-package.xsd")
 	dir := t.TempDir()
 	for i, alg := range []dopu.Algorithm{dopu.HMACSHA256AES256, dopu.HMACSHA13DES} {

@@ -25,7 +25,7 @@ func TestStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	groups, err := p.Client.GetThings(ctx, p.RecordID, client.StudyQuery("c75651c8-548e-449f-8942-9e6379b0b88a", "1.2"))
-	if err != nil || len(groups[0].Things) != 1 {
+	if err != nil || len(groups) != 1 || len(groups[0].Things) != 1 {
 		t.Fatalf("%+v, %v", groups, err)
 	}
 	var got bytes.Buffer

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"dicomgate/dimse/dicomtest"
 	"dicomgate/platform/client"
 	"dicomgate/platform/dopu"
 	"dicomgate/platform/platformtest"
@@ -33,14 +33,6 @@ const (
 	misV2   = "cdfc0a9b-6d3b-4d16-afa8-02b86d621a8d"
 	noteTyp = "a5294488-f865-4ce3-92fa-187cd3b58930"
 )
-
-func requirePeer(t *testing.T, what string, err error) {
-	t.Helper()
-	if os.Getenv("DICOMGATE_REQUIRE_PEERS") == "1" {
-		t.Fatalf("%s required: %v", what, err)
-	}
-	t.Skipf("%s not available: %v", what, err)
-}
 
 // artifactDir is testdata/artifacts/web at the module root (gitignored).
 func artifactDir(t *testing.T) string {
@@ -142,17 +134,10 @@ func notePackage(t *testing.T, c *client.Client) string {
 // authorize an application with Patient Connect, look at the record and
 // study pages (every image must load) and download the zip.
 func TestBrowserWalk(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
+	chromium := dicomtest.LookPath(t, "chromium")
+	dicom, err := os.ReadFile(dicomtest.SuyashFile(t, "1.dcm"))
 	if err != nil {
-		requirePeer(t, "chromium", err)
-	}
-	dicom, err := os.ReadFile(filepath.Join(os.Getenv("GOMODCACHE"), "github.com/suyashkumar/dicom@v1.1.0/testdata/1.dcm"))
-	if err != nil {
-		out, _ := exec.Command("go", "env", "GOMODCACHE").Output()
-		dicom, err = os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "github.com/suyashkumar/dicom@v1.1.0/testdata/1.dcm"))
-		if err != nil {
-			requirePeer(t, "suyashkumar/dicom test data", err)
-		}
+		t.Fatal(err)
 	}
 	p := platformtest.Start(t, platformtest.Options{})
 	h, err := web.New(web.Config{Server: p.Server, PublicURL: p.URL})
