@@ -238,7 +238,7 @@ func (c *Client) postChunk(ctx context.Context, url string, off int64, data []by
 		if complete {
 			req.Header.Set("x-hv-blob-complete", "1")
 		}
-		resp, err := c.http.Do(req)
+		resp, err := c.cfg.HTTPClient.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -276,10 +276,16 @@ func (u *Upload) Length() int64 { return u.Acked }
 
 // HashInfo returns the SHA256Block hash-info of the acknowledged bytes.
 func (u *Upload) HashInfo() *thing.HashInfo {
+	return sha256BlockInfo(u.ChunkSize, blob.RootOf(u.Blocks))
+}
+
+// sha256BlockInfo is the hash-info of a blob whose SHA256Block root hash,
+// over blocks of blockSize bytes, is root.
+func sha256BlockInfo(blockSize int64, root []byte) *thing.HashInfo {
 	return &thing.HashInfo{
 		Algorithm: thing.HashAlgorithmSHA256Block,
-		Params:    &thing.HashParams{BlockSize: u.ChunkSize},
-		Hash:      base64.StdEncoding.EncodeToString(blob.RootOf(u.Blocks)),
+		Params:    &thing.HashParams{BlockSize: blockSize},
+		Hash:      base64.StdEncoding.EncodeToString(root),
 	}
 }
 
@@ -366,7 +372,7 @@ func (c *Client) OpenBlob(ctx context.Context, url string, offset, length int64)
 		}
 		req.Header.Set("Range", rng)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -62,8 +62,7 @@ type Config struct {
 // Client talks to one platform as one application. It is safe for
 // concurrent use.
 type Client struct {
-	cfg  Config
-	http *http.Client
+	cfg Config
 
 	// chunkBufs keeps blob chunk buffers between uploads.
 	chunkBufs sync.Pool
@@ -116,7 +115,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Client{cfg: cfg, http: cfg.HTTPClient}, nil
+	return &Client{cfg: cfg}, nil
 }
 
 // AppID returns the application id the client authenticates as.
@@ -299,7 +298,7 @@ func (c *Client) post(ctx context.Context, body []byte) ([]byte, int, time.Time,
 		return nil, 0, time.Time{}, err
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	resp, err := c.http.Do(req)
+	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return nil, 0, time.Time{}, err
 	}

@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"testing"
 
+	"dicomgate/platform/blob"
 	"dicomgate/platform/client"
 	"dicomgate/platform/dopu"
+	"dicomgate/platform/thing"
 )
 
 // TestPackageThing checks the Password Protected Package thing the client
@@ -38,6 +40,12 @@ func TestPackageThing(t *testing.T) {
 	ct, err := base64.StdEncoding.DecodeString(b.Base64Data)
 	if err != nil || !bytes.Equal(ct, pkg.Ciphertext) {
 		t.Fatal("ciphertext not carried as the inline blob")
+	}
+	h := blob.NewHasher(blob.DefaultBlockSize)
+	h.Write(pkg.Ciphertext)
+	if want, _ := h.RootBase64(); b.Info.HashInfo == nil || b.Info.HashInfo.Algorithm != thing.HashAlgorithmSHA256Block ||
+		b.Info.HashInfo.BlockSize() != blob.DefaultBlockSize || b.Info.HashInfo.Hash != want {
+		t.Fatalf("hash-info %+v, want SHA256Block %s", b.Info.HashInfo, want)
 	}
 	back.Ciphertext = ct
 	if plain, err := dopu.Open("ANSWER123", back); err != nil || string(plain) != "<thing><type-id>x</type-id></thing>" {
