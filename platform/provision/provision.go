@@ -148,13 +148,8 @@ const (
 // HashPassword returns the PHC-format argon2id hash of password.
 func HashPassword(password string) string {
 	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
-		b64.EncodeToString(salt), b64.EncodeToString(key))
+	rand.Read(salt) // never fails: crypto/rand crashes the program instead
+	return encodeHash(salt, argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen))
 }
 
 // DummyHash returns a hash in HashPassword's format that no password
@@ -162,12 +157,14 @@ func HashPassword(password string) string {
 // costs what a real check does, and making it runs no argon2.
 func DummyHash() string {
 	salt, key := make([]byte, 16), make([]byte, argonKeyLen)
-	if _, err := rand.Read(salt); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	if _, err := rand.Read(key); err != nil {
-		panic(err)
-	}
+	rand.Read(salt)
+	rand.Read(key)
+	return encodeHash(salt, key)
+}
+
+// encodeHash writes salt and key in the PHC string format with the
+// package's argon2id parameters.
+func encodeHash(salt, key []byte) string {
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		b64.EncodeToString(salt), b64.EncodeToString(key))
