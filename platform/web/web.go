@@ -35,6 +35,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -196,8 +197,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'")
 	w.Header().Set("Cache-Control", "no-store")
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	h.mux.ServeHTTP(w, r)
+	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), visitKey{}, &visit{})))
 }
+
+// visit remembers, for one request, who is signed in: the CSRF check, the
+// handler and the page layout each ask, and each answer is a store query.
+type visit struct {
+	looked   bool // session and signedIn are set
+	session  store.WebSession
+	signedIn bool
+	person   *store.Person // once looked up
+}
+
+type visitKey struct{}
 
 func (h *Handler) style(w http.ResponseWriter, r *http.Request) {
 	b, _ := assets.ReadFile("static/style.css")
@@ -220,10 +232,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.CSRF = h.csrfToken(w, r)
 	}
 	if p.Person == nil {
-		if s, ok := h.session(r); ok {
-			if per, err := h.st.GetPerson(r.Context(), s.PersonID); err == nil {
-				p.Person = &per
-			}
+		if _, per, ok := h.signedIn(r); ok {
+			p.Person = &per
 		}
 	}
 	var b bytes.Buffer
@@ -243,9 +253,7 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, status int, ti
 
 func randomToken() string {
 	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
-	}
+	rand.Read(b) // never fails: crypto/rand crashes the program instead
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -254,8 +262,42 @@ func (h *Handler) cookie(name, value string, maxAge time.Duration, sameSite http
 		MaxAge: int(maxAge.Seconds()), Expires: h.cfg.Now().Add(maxAge)}
 }
 
-// session returns the signed-in session of the request.
+// session returns the signed-in session of the request (looked up once per
+// request).
 func (h *Handler) session(r *http.Request) (store.WebSession, bool) {
+	v, _ := r.Context().Value(visitKey{}).(*visit)
+	if v == nil {
+		return h.lookupSession(r)
+	}
+	if !v.looked {
+		v.session, v.signedIn = h.lookupSession(r)
+		v.looked = true
+	}
+	return v.session, v.signedIn
+}
+
+// signedIn returns the signed-in session and its person (each looked up
+// once per request).
+func (h *Handler) signedIn(r *http.Request) (store.WebSession, store.Person, bool) {
+	s, ok := h.session(r)
+	if !ok {
+		return s, store.Person{}, false
+	}
+	v, _ := r.Context().Value(visitKey{}).(*visit)
+	if v != nil && v.person != nil {
+		return s, *v.person, true
+	}
+	p, err := h.st.GetPerson(r.Context(), s.PersonID)
+	if err != nil {
+		return s, store.Person{}, false
+	}
+	if v != nil {
+		v.person = &p
+	}
+	return s, p, true
+}
+
+func (h *Handler) lookupSession(r *http.Request) (store.WebSession, bool) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || len(c.Value) > 100 {
 		return store.WebSession{}, false
@@ -309,12 +351,9 @@ func (h *Handler) checkCSRF(w http.ResponseWriter, r *http.Request) bool {
 // requirePerson returns the signed-in person or sends the browser to sign
 // in (and back here afterwards).
 func (h *Handler) requirePerson(w http.ResponseWriter, r *http.Request) (store.WebSession, store.Person, bool) {
-	s, ok := h.session(r)
+	s, p, ok := h.signedIn(r)
 	if ok {
-		p, err := h.st.GetPerson(r.Context(), s.PersonID)
-		if err == nil {
-			return s, p, true
-		}
+		return s, p, true
 	}
 	back := r.URL.RequestURI()
 	if r.Method != http.MethodGet {
@@ -841,7 +880,7 @@ func (h *Handler) recordPage(w http.ResponseWriter, r *http.Request) {
 		var mods []string
 		for _, se := range st.Series {
 			row.Images += len(se.Images)
-			if m := se.Modality.Text; m != "" && !contains(mods, m) {
+			if m := se.Modality.Text; m != "" && !slices.Contains(mods, m) {
 				mods = append(mods, m)
 			}
 		}
@@ -851,15 +890,6 @@ func (h *Handler) recordPage(w http.ResponseWriter, r *http.Request) {
 	}
 	h.audit(r, s, rec.ID, "view", "", "record")
 	h.render(w, r, http.StatusOK, "record", page{Title: rec.Name, Data: data})
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 func (h *Handler) audit(r *http.Request, s store.WebSession, rec, action, subject, detail string) {
