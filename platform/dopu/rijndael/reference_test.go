@@ -29,8 +29,9 @@ func (c *Cipher) addRoundKey(s []byte, round int) {
 func (c *Cipher) shiftRows(s []byte, inverse bool) {
 	nb := c.nb
 	tmp := append([]byte(nil), s...)
+	shift := shiftOffsets(nb)
 	for r := 1; r < 4; r++ {
-		off := c.shift[r]
+		off := shift[r]
 		if inverse {
 			off = nb - off
 		}

@@ -39,7 +39,6 @@ var ErrBlockSize = errors.New("rijndael: invalid block size")
 // is safe for concurrent use (it is read-only once created).
 type Cipher struct {
 	nb, nk, nr int
-	shift      [4]int   // ShiftRows offset of each row
 	w          []uint32 // expanded key, Nb*(Nr+1) words, big-endian bytes
 	dw         []uint32 // decryption key of the equivalent inverse cipher
 	// fwd[r][c] / inv[r][c]: the input column that row r of output column c
@@ -66,11 +65,11 @@ func NewCipherBlockSize(key []byte, blockSize int) (*Cipher, error) {
 	}
 	c := &Cipher{nb: blockSize / 4, nk: len(key) / 4}
 	c.nr = max(c.nb, c.nk) + 6
-	c.shift = shiftOffsets(c.nb)
+	shift := shiftOffsets(c.nb)
 	for r := range 4 {
 		for col := 0; col < c.nb; col++ {
-			c.fwd[r][col] = (col + c.shift[r]) % c.nb
-			c.inv[r][col] = (col + c.nb - c.shift[r]) % c.nb
+			c.fwd[r][col] = (col + shift[r]) % c.nb
+			c.inv[r][col] = (col + c.nb - shift[r]) % c.nb
 		}
 	}
 	c.expandKey(key)
