@@ -87,7 +87,17 @@ func Save(dir string, c *Credentials) error {
 	if err := writeFile(filepath.Join(dir, CertFile), EncodeCert(c.Cert), 0o644); err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(dir, IDFile), []byte(c.AppID+"\n"), 0o644)
+	if err := writeFile(filepath.Join(dir, IDFile), []byte(c.AppID+"\n"), 0o644); err != nil {
+		return err
+	}
+	// The renames are durable only once the directory is: without this a
+	// crash could lose credentials the platform already registered.
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // writeFile writes atomically: a crash leaves the old file or the new one.
