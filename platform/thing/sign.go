@@ -5,8 +5,8 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha1"
-	"crypto/sha256"
+	_ "crypto/sha1"   // crypto.SHA1 of legacy RSA-SHA1 signatures
+	_ "crypto/sha256" // crypto.SHA256
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/xml"
@@ -251,18 +251,8 @@ func checkBlobCoverage(t *Thing) error {
 func signedThingData(t *Thing) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(`<hv:signed-thing-data xmlns:hv="` + NamespaceSigning2 + `">`)
-	for _, d := range t.Data {
-		b.WriteString("<data-xml")
-		if d.Transform != "" {
-			b.WriteString(` transform="`)
-			if err := xml.EscapeText(&b, []byte(d.Transform)); err != nil {
-				return nil, err
-			}
-			b.WriteString(`"`)
-		}
-		b.WriteString(">")
-		b.Write(d.Inner)
-		b.WriteString("</data-xml>")
+	for i := range t.Data {
+		t.Data[i].WriteElement(&b)
 	}
 	sd, err := xml.Marshal(struct {
 		XMLName xml.Name `xml:"sig-data"`
@@ -301,13 +291,11 @@ func algorithms(h crypto.Hash) (sig, digest, tag string, err error) {
 	return "", "", "", fmt.Errorf("%w: hash %v not supported (SHA-256 or SHA-1)", ErrUnsignable, h)
 }
 
+// hashBytes returns the h digest of b; h is SHA-256 or SHA-1 (see algorithms).
 func hashBytes(h crypto.Hash, b []byte) []byte {
-	if h == crypto.SHA1 {
-		s := sha1.Sum(b)
-		return s[:]
-	}
-	s := sha256.Sum256(b)
-	return s[:]
+	d := h.New()
+	d.Write(b)
+	return d.Sum(nil)
 }
 
 func child(el *etree.Element, local string) *etree.Element {

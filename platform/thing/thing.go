@@ -10,6 +10,7 @@
 package thing
 
 import (
+	"bytes"
 	"encoding/xml"
 	"fmt"
 	"time"
@@ -62,6 +63,20 @@ type Audit struct {
 type DataXML struct {
 	Transform string `xml:"transform,attr,omitempty"`
 	Inner     []byte `xml:",innerxml"`
+}
+
+// WriteElement writes d to b as a data-xml element holding its content as
+// received: how a thing's data-xml is stored and how it is signed.
+func (d *DataXML) WriteElement(b *bytes.Buffer) {
+	b.WriteString("<data-xml")
+	if d.Transform != "" {
+		b.WriteString(` transform="`)
+		xml.EscapeText(b, []byte(d.Transform)) // a bytes.Buffer does not fail
+		b.WriteString(`"`)
+	}
+	b.WriteString(">")
+	b.Write(d.Inner)
+	b.WriteString("</data-xml>")
 }
 
 // HashParams carries the parameters of a blob hash algorithm
