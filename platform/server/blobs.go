@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,6 +87,13 @@ func (s *Server) parseToken(tok string, now time.Time) (blobToken, error) {
 
 func (s *Server) blobURL(t blobToken) string {
 	return s.cfg.PublicURL + PathBlob + "?" + tokenParam + "=" + url.QueryEscape(s.signToken(t))
+}
+
+// readURL returns a read URL of a blob of a record, served with
+// contentType, that expires DownloadTokenTTL after now.
+func (s *Server) readURL(recordID, blobID, contentType string, now time.Time) string {
+	return s.blobURL(blobToken{Kind: tokenRead, BlobID: blobID, RecordID: recordID,
+		Expires: now.Add(s.cfg.DownloadTokenTTL).Unix(), ContentType: contentType})
 }
 
 func (s *Server) blobPath(id string) string {
@@ -260,57 +268,80 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 	fmt.Fprintf(w, format+"\n", args...)
 }
 
-func (s *Server) tokenFromRequest(w http.ResponseWriter, r *http.Request, kind string) (blobToken, bool) {
+// tokenFromRequest checks the request's blob token and that it is one of
+// kinds; when it is not, it answers 403 and returns false.
+func (s *Server) tokenFromRequest(w http.ResponseWriter, r *http.Request, kinds ...string) (blobToken, bool) {
 	t, err := s.parseToken(r.URL.Query().Get(tokenParam), s.cfg.Now())
 	switch {
-	case errors.Is(err, errTokenExpired):
-		httpError(w, http.StatusForbidden, "%v", err)
-		return t, false
 	case err != nil:
 		httpError(w, http.StatusForbidden, "%v", err)
 		return t, false
-	case t.Kind != kind:
+	case !slices.Contains(kinds, t.Kind):
 		httpError(w, http.StatusForbidden, "blob token does not allow this request")
 		return t, false
 	}
 	return t, true
 }
 
-// serveBlobUpload receives one chunk of a streamed blob (SPEC §4). Chunks
+// serveBlobUpload receives one chunk of a streamed blob (SPEC §4) and
+// routes it by the kind of its token: a blob of a record (BeginPutBlob) or
+// an encrypted blob of a package (BeginPutConnectPackageBlob).
+func (s *Server) serveBlobUpload(w http.ResponseWriter, r *http.Request) {
+	tok, ok := s.tokenFromRequest(w, r, tokenWrite, tokenPackageWrite)
+	if !ok {
+		return
+	}
+	if tok.Kind == tokenPackageWrite {
+		s.servePackageBlobUpload(w, r, tok)
+		return
+	}
+	s.serveRecordBlobUpload(w, r, tok)
+}
+
+// chunkHeaders reads the Content-Range and x-hv-blob-complete of a chunk
+// POST. rng is nil for an empty POST that only completes the blob. When
+// the headers do not make a chunk or a completion it answers 400 and
+// returns false.
+func chunkHeaders(w http.ResponseWriter, r *http.Request) (rng *blob.ContentRange, complete, ok bool) {
+	complete = r.Header.Get("x-hv-blob-complete") == "1"
+	cr := r.Header.Get("Content-Range")
+	switch {
+	case cr != "":
+		c, err := blob.ParseContentRange(cr)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "%v", err)
+			return nil, false, false
+		}
+		return &c, complete, true
+	case r.ContentLength != 0:
+		httpError(w, http.StatusBadRequest, "a chunk needs Content-Range: bytes FIRST-LAST/TOTAL")
+		return nil, false, false
+	case !complete:
+		httpError(w, http.StatusBadRequest, "empty POST without x-hv-blob-complete: 1")
+		return nil, false, false
+	}
+	return nil, true, true
+}
+
+// serveRecordBlobUpload receives one chunk of a blob of a record. Chunks
 // start on a block boundary and hold whole blocks, except the blob's last;
 // they may come in any order and again. Each block is hashed while it is
 // written, the file is synced, and only then is the block recorded and the
 // chunk acknowledged. x-hv-blob-complete (on a chunk or alone) completes the
 // blob once every block up to the end is there.
-func (s *Server) serveBlobUpload(w http.ResponseWriter, r *http.Request) {
-	tok, ok := s.tokenFromRequest(w, r, tokenWrite)
-	if !ok {
-		return
-	}
+func (s *Server) serveRecordBlobUpload(w http.ResponseWriter, r *http.Request, tok blobToken) {
 	ctx := r.Context()
 	b, err := s.st.GetBlob(ctx, tok.BlobID)
 	if err != nil {
 		s.blobLookupFailed(w, err)
 		return
 	}
-	complete := r.Header.Get("x-hv-blob-complete") == "1"
-	cr := r.Header.Get("Content-Range")
-	if cr == "" {
-		if r.ContentLength != 0 {
-			httpError(w, http.StatusBadRequest, "a chunk needs Content-Range: bytes FIRST-LAST/TOTAL")
-			return
-		}
-		if !complete {
-			httpError(w, http.StatusBadRequest, "empty POST without x-hv-blob-complete: 1")
-			return
-		}
-	} else {
-		rng, err := blob.ParseContentRange(cr)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, "%v", err)
-			return
-		}
-		done, code, err := s.receiveChunk(ctx, b, rng, r.Body, complete)
+	rng, complete, ok := chunkHeaders(w, r)
+	if !ok {
+		return
+	}
+	if rng != nil {
+		done, code, err := s.receiveChunk(ctx, b, *rng, r.Body, complete)
 		if err != nil {
 			s.refuseBlob(w, code, err)
 			return
@@ -509,23 +540,13 @@ func (s *Server) completeBlob(ctx context.Context, id string) (int, error) {
 	if err != nil {
 		return http.StatusInternalServerError, err
 	}
-	if len(blocks) == 0 {
-		return http.StatusBadRequest, errors.New("blob is empty; empty streamed blobs are refused")
+	size, err := wholeBlocks(blocks, b.BlockSize, b.Total)
+	if err != nil {
+		return http.StatusBadRequest, err
 	}
-	var size int64
 	hashes := make([][sha256.Size]byte, len(blocks))
 	for i, blk := range blocks {
-		if blk.Index != int64(i) {
-			return http.StatusBadRequest, fmt.Errorf("bytes %d-%d are missing", int64(i)*b.BlockSize, blk.Index*b.BlockSize-1)
-		}
-		if blk.Length != b.BlockSize && i != len(blocks)-1 {
-			return http.StatusBadRequest, fmt.Errorf("block at byte %d is short (%d bytes) but is not the last", blk.Index*b.BlockSize, blk.Length)
-		}
-		size += blk.Length
 		hashes[i] = blk.Hash
-	}
-	if b.Total >= 0 && size != b.Total {
-		return http.StatusBadRequest, fmt.Errorf("received %d bytes of the %d announced; bytes %d-%d are missing", size, b.Total, size, b.Total-1)
 	}
 	if err := truncateDurablyIfLonger(s.blobPath(id), size); err != nil {
 		return http.StatusInternalServerError, err
@@ -537,6 +558,29 @@ func (s *Server) completeBlob(ctx context.Context, id string) (int, error) {
 		return http.StatusInternalServerError, err
 	}
 	return 0, nil
+}
+
+// wholeBlocks checks that blocks (in index order) are blocks 0..n-1 of
+// blockSize bytes but for the last, adding up to total when it is known
+// (>= 0), and returns the size they make. Its errors say what is missing.
+func wholeBlocks(blocks []store.Block, blockSize, total int64) (int64, error) {
+	if len(blocks) == 0 {
+		return 0, errors.New("blob is empty; empty streamed blobs are refused")
+	}
+	var size int64
+	for i, blk := range blocks {
+		if blk.Index != int64(i) {
+			return 0, fmt.Errorf("bytes %d-%d are missing", int64(i)*blockSize, blk.Index*blockSize-1)
+		}
+		if blk.Length != blockSize && i != len(blocks)-1 {
+			return 0, fmt.Errorf("block at byte %d is short (%d bytes) but is not the last", blk.Index*blockSize, blk.Length)
+		}
+		size += blk.Length
+	}
+	if total >= 0 && size != total {
+		return 0, fmt.Errorf("received %d bytes of the %d announced; bytes %d-%d are missing", size, total, size, total-1)
+	}
+	return size, nil
 }
 
 // serveBlobDownload answers GET and HEAD on a read URL, with ranges (206),

@@ -61,7 +61,7 @@ func (s *Server) createConnectRequest(ctx context.Context, c *Call) (any, error)
 	}
 	r := store.ConnectRequest{IdentityCode: code, AppID: c.AppID, ExternalID: req.ExternalID, FriendlyName: req.FriendlyName,
 		Question: req.Question, AnswerHash: provision.HashPassword(dopu.NormalizeAnswer(req.Answer)), CallbackURL: req.CallbackURL,
-		Created: c.Now, Expires: c.Now.Add(s.connectCfg().RequestTTL)}
+		Created: c.Now, Expires: c.Now.Add(s.cfg.Connect.RequestTTL)}
 	if err := s.st.CreateConnectRequest(ctx, r); errors.Is(err, store.ErrPendingExists) {
 		return nil, wire.Errorf(wire.DuplicateConnectRequestFound, "the application has a pending connect request for this external id")
 	} else if err != nil {
@@ -96,7 +96,7 @@ func (s *Server) getAuthorizedConnectRequests(ctx context.Context, c *Call) (any
 	if err := c.DecodeInfo(&req); err != nil {
 		return nil, err
 	}
-	cc := s.connectCfg()
+	cc := s.cfg.Connect
 	q := store.AuthorizedQuery{AppID: c.AppID, NotBefore: c.Now.Add(-cc.ValidatedRetention), Limit: cc.AuthorizedPageSize + 1}
 	if req.Since != nil {
 		q.Since = *req.Since
@@ -156,14 +156,9 @@ func (s *Server) updateExternalID(ctx context.Context, c *Call) (any, error) {
 	if err := checkText("new-external-id", req.NewExternalID); err != nil {
 		return nil, err
 	}
-	code := ""
-	if req.IdentityCode != "" {
-		var ok bool
-		if code, ok = NormalizeIdentityCode(req.IdentityCode); !ok {
-			return nil, wire.Errorf(wire.InvalidIdentityCode, "identity-code is malformed")
-		}
-	} else if strings.TrimSpace(req.OldExternalID) == "" {
-		return nil, wire.Errorf(wire.InvalidXML, "identity-code or old-external-id is required")
+	code, err := codeOrExternalID(req.IdentityCode, "old-external-id", req.OldExternalID)
+	if err != nil {
+		return nil, err
 	}
 	n, err := s.st.UpdateExternalID(ctx, c.AppID, code, req.OldExternalID, req.NewExternalID)
 	switch {
@@ -262,8 +257,7 @@ func (s *Server) Connect(ctx context.Context, code, answer, personID, recordID s
 // a record, served with contentType: what the patient pages use as image
 // sources.
 func (s *Server) BlobReadURL(recordID, blobID, contentType string) string {
-	return s.blobURL(blobToken{Kind: tokenRead, BlobID: blobID, RecordID: recordID,
-		Expires: s.cfg.Now().Add(s.cfg.DownloadTokenTTL).Unix(), ContentType: contentType})
+	return s.readURL(recordID, blobID, contentType, s.cfg.Now())
 }
 
 // OpenRecordBlob opens the bytes of a complete blob of a record (for the

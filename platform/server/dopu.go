@@ -97,8 +97,6 @@ func (c ConnectConfig) withDefaults() ConnectConfig {
 	return c
 }
 
-func (s *Server) connectCfg() ConnectConfig { return s.cfg.Connect.withDefaults() }
-
 // Response namespaces of the DOPU and Patient Connect methods.
 const (
 	nsAllocatePackageID            = wire.ResponseNamespacePrefix + "AllocatePackageId"
@@ -214,7 +212,7 @@ func (s *Server) allocatePackageID(ctx context.Context, c *Call) (any, error) {
 		return nil, err
 	}
 	p := store.ConnectPackage{IdentityCode: code, AppID: c.AppID, State: store.PackageAllocated,
-		Created: c.Now, Expires: c.Now.Add(s.connectCfg().PackageTTL)}
+		Created: c.Now, Expires: c.Now.Add(s.cfg.Connect.PackageTTL)}
 	if err := s.st.CreatePackage(ctx, p); err != nil {
 		return nil, err
 	}
@@ -292,7 +290,7 @@ func (s *Server) createConnectPackage(ctx context.Context, c *Call) (any, error)
 	}
 	p := store.ConnectPackage{AppID: c.AppID, ExternalID: req.ExternalID, FriendlyName: req.FriendlyName,
 		Question: req.Question, State: store.PackagePending, DataXML: dataXML, Ciphertext: ct,
-		Created: c.Now, Expires: c.Now.Add(s.connectCfg().PackageTTL)}
+		Created: c.Now, Expires: c.Now.Add(s.cfg.Connect.PackageTTL)}
 	if req.StreamedBlobs != nil {
 		seen := map[string]bool{}
 		for _, u := range req.StreamedBlobs.URLs {
@@ -461,16 +459,6 @@ func (s *Server) packageBlobOfURL(ref string, now time.Time) (string, error) {
 	return tok.BlobID, nil
 }
 
-// serveBlobUploadAny routes a chunk to the package blob upload or to the
-// record blob upload by the kind of its token.
-func (s *Server) serveBlobUploadAny(w http.ResponseWriter, r *http.Request) {
-	if t, err := s.parseToken(r.URL.Query().Get(tokenParam), s.cfg.Now()); err == nil && t.Kind == tokenPackageWrite {
-		s.servePackageBlobUpload(w, r, t)
-		return
-	}
-	s.serveBlobUpload(w, r)
-}
-
 // servePackageBlobUpload receives encrypted chunks of a package blob. A
 // chunk starts at a multiple of the post-encryption chunk size and is one
 // or more whole encrypted chunks, or ends the blob. Chunks are only stored:
@@ -479,26 +467,18 @@ func (s *Server) servePackageBlobUpload(w http.ResponseWriter, r *http.Request, 
 	ctx := r.Context()
 	b, err := s.st.GetPackageBlob(ctx, tok.BlobID)
 	if err != nil {
-		httpError(w, http.StatusNotFound, "blob not found")
+		s.blobLookupFailed(w, err)
 		return
 	}
-	complete := r.Header.Get("x-hv-blob-complete") == "1"
-	if cr := r.Header.Get("Content-Range"); cr != "" {
-		rng, err := blob.ParseContentRange(cr)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, "%v", err)
-			return
-		}
-		if code, err := s.receivePackageChunk(ctx, b, rng, r.Body); err != nil {
+	rng, complete, ok := chunkHeaders(w, r)
+	if !ok {
+		return
+	}
+	if rng != nil {
+		if code, err := s.receivePackageChunk(ctx, b, *rng, r.Body); err != nil {
 			s.refuseBlob(w, code, err)
 			return
 		}
-	} else if r.ContentLength != 0 {
-		httpError(w, http.StatusBadRequest, "a chunk needs Content-Range: bytes FIRST-LAST/TOTAL")
-		return
-	} else if !complete {
-		httpError(w, http.StatusBadRequest, "empty POST without x-hv-blob-complete: 1")
-		return
 	}
 	if complete {
 		if code, err := s.completePackageBlob(ctx, b.ID); err != nil {
@@ -551,43 +531,31 @@ func (s *Server) receivePackageChunk(ctx context.Context, b store.PackageBlob, r
 func (s *Server) completePackageBlob(ctx context.Context, id string) (int, error) {
 	b, err := s.st.GetPackageBlob(ctx, id)
 	if err != nil {
-		return http.StatusInternalServerError, errors.New("internal error")
+		return http.StatusInternalServerError, err
 	}
 	if b.State == store.BlobComplete {
 		return 0, nil
 	}
 	blocks, err := s.st.PackageBlocks(ctx, id, 0, -1)
 	if err != nil {
-		return http.StatusInternalServerError, errors.New("internal error")
+		return http.StatusInternalServerError, err
 	}
-	if len(blocks) == 0 {
-		return http.StatusBadRequest, errors.New("blob is empty; empty streamed blobs are refused")
-	}
-	var size int64
-	for i, blk := range blocks {
-		if blk.Index != int64(i) {
-			return http.StatusBadRequest, fmt.Errorf("encrypted chunk %d is missing", i)
-		}
-		if blk.Length != b.PostChunkSize && i != len(blocks)-1 {
-			return http.StatusBadRequest, fmt.Errorf("encrypted chunk %d is short but is not the last", i)
-		}
-		size += blk.Length
-	}
-	if b.Total >= 0 && size != b.Total {
-		return http.StatusBadRequest, fmt.Errorf("received %d bytes of the %d announced", size, b.Total)
+	size, err := wholeBlocks(blocks, b.PostChunkSize, b.Total)
+	if err != nil {
+		return http.StatusBadRequest, err
 	}
 	// Verify the file holds what the chunk hashes say before the blob is
 	// final: a resend never overwrites a recorded chunk (writeChunk), so a
 	// mismatch means the file was damaged.
 	f, err := os.Open(s.packageBlobPath(id))
 	if err != nil {
-		return http.StatusInternalServerError, errors.New("internal error")
+		return http.StatusInternalServerError, err
 	}
 	defer f.Close()
 	for _, blk := range blocks {
 		h := sha256.New()
 		if _, err := io.Copy(h, io.NewSectionReader(f, blk.Index*b.PostChunkSize, blk.Length)); err != nil {
-			return http.StatusInternalServerError, errors.New("internal error")
+			return http.StatusInternalServerError, err
 		}
 		if !bytes.Equal(h.Sum(nil), blk.Hash[:]) {
 			return http.StatusConflict, fmt.Errorf("encrypted chunk %d was overwritten with other content", blk.Index)
@@ -596,8 +564,10 @@ func (s *Server) completePackageBlob(ctx context.Context, id string) (int, error
 	if err := truncateDurably(s.packageBlobPath(id), size); err != nil {
 		return http.StatusInternalServerError, err
 	}
-	if err := s.st.CompletePackageBlob(ctx, id, size, s.cfg.Now()); err != nil {
+	if err := s.st.CompletePackageBlob(ctx, id, size, s.cfg.Now()); errors.Is(err, store.ErrConflict) {
 		return http.StatusConflict, err
+	} else if err != nil {
+		return http.StatusInternalServerError, err
 	}
 	return 0, nil
 }
@@ -613,14 +583,9 @@ func (s *Server) deletePendingConnectPackage(ctx context.Context, c *Call) (any,
 	if err := c.DecodeInfo(&req); err != nil {
 		return nil, err
 	}
-	code := ""
-	if req.IdentityCode != "" {
-		var ok bool
-		if code, ok = NormalizeIdentityCode(req.IdentityCode); !ok {
-			return nil, wire.Errorf(wire.InvalidIdentityCode, "identity-code is malformed")
-		}
-	} else if strings.TrimSpace(req.ExternalID) == "" {
-		return nil, wire.Errorf(wire.InvalidXML, "identity-code or external-id is required")
+	code, err := codeOrExternalID(req.IdentityCode, "external-id", req.ExternalID)
+	if err != nil {
+		return nil, err
 	}
 	n, blobs, err := s.st.DeletePendingPackages(ctx, c.AppID, code, req.ExternalID)
 	if err != nil {
@@ -631,6 +596,23 @@ func (s *Server) deletePendingConnectPackage(ctx context.Context, c *Call) (any,
 		return nil, wire.Errorf(wire.InvalidIdentityCode, "no pending package of this application matches")
 	}
 	return nil, nil
+}
+
+// codeOrExternalID checks the choice of an identity-code or an external
+// id (named extName) that selects a package or connect request: it returns
+// the normalized code, or "" when the request names the external id.
+func codeOrExternalID(typedCode, extName, ext string) (string, error) {
+	if typedCode == "" {
+		if strings.TrimSpace(ext) == "" {
+			return "", wire.Errorf(wire.InvalidXML, "identity-code or %s is required", extName)
+		}
+		return "", nil
+	}
+	code, ok := NormalizeIdentityCode(typedCode)
+	if !ok {
+		return "", wire.Errorf(wire.InvalidIdentityCode, "identity-code is malformed")
+	}
+	return code, nil
 }
 
 func (s *Server) removePackageBlobFiles(ids []string) {
@@ -646,7 +628,7 @@ func (s *Server) removePackageBlobFiles(ids []string) {
 // retention, and expired patient web sessions.
 func (s *Server) sweepConnect(ctx context.Context) error {
 	now := s.cfg.Now()
-	cc := s.connectCfg()
+	cc := s.cfg.Connect
 	expired, err := s.st.ExpiredPackages(ctx, now)
 	if err != nil {
 		return err
@@ -750,7 +732,7 @@ func loadCoded[T any](ctx context.Context, s *Server, typed string, get func(con
 	if err := state(v); err != nil {
 		return v, err
 	}
-	if view(v).WrongAnswers >= s.connectCfg().MaxWrongAnswers {
+	if view(v).WrongAnswers >= s.cfg.Connect.MaxWrongAnswers {
 		return v, ErrLocked
 	}
 	return v, nil
@@ -766,7 +748,7 @@ func challengeOf[T any](ctx context.Context, s *Server, typed string, load func(
 	}
 	c := view(v)
 	return Challenge{IdentityCode: c.IdentityCode, FriendlyName: c.FriendlyName, Question: c.Question,
-		AppID: c.AppID, AppName: s.appName(ctx, c.AppID), TriesLeft: s.connectCfg().MaxWrongAnswers - c.WrongAnswers}, nil
+		AppID: c.AppID, AppName: s.appName(ctx, c.AppID), TriesLeft: s.cfg.Connect.MaxWrongAnswers - c.WrongAnswers}, nil
 }
 
 func packageCoded(p store.ConnectPackage) coded {
@@ -848,7 +830,7 @@ type try struct {
 // takeTry takes a try at the answer of code with take; back gives it back.
 func (s *Server) takeTry(ctx context.Context, code string, take func(context.Context, string, int) (int, error),
 	back func(context.Context, string) error) (*try, error) {
-	n, err := take(ctx, code, s.connectCfg().MaxWrongAnswers)
+	n, err := take(ctx, code, s.cfg.Connect.MaxWrongAnswers)
 	switch {
 	case errors.Is(err, store.ErrNoTriesLeft):
 		return nil, ErrLocked
@@ -863,7 +845,7 @@ func (s *Server) takeTry(ctx context.Context, code string, take func(context.Con
 // wrong keeps the try as a wrong answer: *WrongAnswerError with the
 // tries left, or ErrLocked after the last one.
 func (t *try) wrong() error {
-	left := t.s.connectCfg().MaxWrongAnswers - t.count
+	left := t.s.cfg.Connect.MaxWrongAnswers - t.count
 	if left <= 0 {
 		return ErrLocked
 	}
@@ -1083,44 +1065,9 @@ func (s *Server) decryptPackageBlob(ctx context.Context, c *Call, key *dopu.Key,
 	if err != nil {
 		return store.Blob{}, err
 	}
-	bs := pb.PreChunkSize
-	if b.Info.HashInfo != nil && b.Info.HashInfo.BlockSize() > 0 {
-		bs = b.Info.HashInfo.BlockSize()
-		if bs > s.cfg.MaxRequestBytes {
-			return store.Blob{}, fmt.Errorf("hash block size %d too large", bs)
-		}
-	}
-	rid := uuid.NewString()
-	if err := s.createBlobFile(rid); err != nil {
-		return store.Blob{}, err
-	}
-	dst, err := os.OpenFile(s.blobPath(rid), os.O_WRONLY, 0)
+	bs, err := s.hashBlockSize(b, pb.PreChunkSize)
 	if err != nil {
 		return store.Blob{}, err
 	}
-	h := blob.NewHasher(bs)
-	buf := s.pieces.Get().(*[]byte)
-	n, err := io.CopyBuffer(io.MultiWriter(dst, h), dec, *buf)
-	s.pieces.Put(buf)
-	if err == nil {
-		err = dst.Sync()
-	}
-	if cerr := dst.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(s.blobPath(rid))
-		return store.Blob{}, err
-	}
-	rb := store.Blob{ID: rid, RecordID: c.RecordID, AppID: c.AppID, State: store.BlobComplete, BlockSize: bs,
-		MaxSize: n, Total: n, Size: n, Hash: h.Sum(nil), Created: c.Now, Completed: c.Now}
-	if err := checkBlob(b, rb); err != nil {
-		os.Remove(s.blobPath(rid))
-		return store.Blob{}, err
-	}
-	if err := s.st.CreateBlob(ctx, rb); err != nil {
-		os.Remove(s.blobPath(rid))
-		return store.Blob{}, err
-	}
-	return rb, nil
+	return s.storeBlob(ctx, c, b, bs, dec)
 }

@@ -120,6 +120,7 @@ func (c *Config) setDefaults() error {
 	defI(&c.MaxPartialThings, 500)
 	defI(&c.MaxGroups, 20)
 	defI(&c.MaxThingsPerPut, 500)
+	c.Connect = c.Connect.withDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -191,7 +192,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST "+PathXMLAPI, s.serveXMLAPI)
-	s.mux.HandleFunc("POST "+PathBlob, s.serveBlobUploadAny)
+	s.mux.HandleFunc("POST "+PathBlob, s.serveBlobUpload)
 	s.mux.HandleFunc("GET "+PathBlob, s.serveBlobDownload)
 	s.mux.HandleFunc("HEAD "+PathBlob, s.serveBlobDownload)
 	if cfg.GCInterval > 0 {

@@ -5,7 +5,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha1"
+	_ "crypto/sha1" // crypto.SHA1 of RSA-SHA1 appserver2 signatures
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -83,7 +83,9 @@ func (s *Server) createSession(ctx context.Context, c *Call) (any, error) {
 	if err != nil {
 		return nil, wire.Errorf(wire.BadSig, "sig is not base64")
 	}
-	if err := rsa.VerifyPKCS1v15(pub, h, digest(h, content), sig); err != nil {
+	d := h.New()
+	d.Write(content)
+	if err := rsa.VerifyPKCS1v15(pub, h, d.Sum(nil), sig); err != nil {
 		return nil, wire.Errorf(wire.BadSig, "signature over content does not verify with certificate %s", thumb)
 	}
 
@@ -109,13 +111,4 @@ func (s *Server) createSession(ctx context.Context, c *Call) (any, error) {
 		Token:        wire.SessionToken{Value: tok, AppID: appID, AppRecordAuthAction: "NoActionRequired"},
 		SharedSecret: base64.StdEncoding.EncodeToString(secret),
 	}, nil
-}
-
-func digest(h crypto.Hash, b []byte) []byte {
-	if h == crypto.SHA1 {
-		s := sha1.Sum(b)
-		return s[:]
-	}
-	s := sha256.Sum256(b)
-	return s[:]
 }

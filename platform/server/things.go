@@ -113,10 +113,8 @@ func (s *Server) prepareThing(ctx context.Context, c *Call, t *thing.Thing) (sto
 		w.PrevVersion = current.VersionStamp
 	}
 	var data bytes.Buffer
-	for _, d := range t.Data {
-		if err := writeDataXML(&data, d); err != nil {
-			return w, err
-		}
+	for i := range t.Data {
+		t.Data[i].WriteElement(&data)
 	}
 	st.DataXML = data.Bytes()
 	st.Keys = indexKeys(t.TypeSpecific())
@@ -141,21 +139,6 @@ func (s *Server) prepareThing(ctx context.Context, c *Call, t *thing.Thing) (sto
 	}
 	w.Thing = st
 	return w, nil
-}
-
-func writeDataXML(b *bytes.Buffer, d thing.DataXML) error {
-	b.WriteString("<data-xml")
-	if d.Transform != "" {
-		b.WriteString(` transform="`)
-		if err := xml.EscapeText(b, []byte(d.Transform)); err != nil {
-			return err
-		}
-		b.WriteString(`"`)
-	}
-	b.WriteString(">")
-	b.Write(d.Inner)
-	b.WriteString("</data-xml>")
-	return nil
 }
 
 // indexKeys returns the leaf children of the type's root element with short
@@ -232,23 +215,17 @@ func (s *Server) resolveBlobs(ctx context.Context, c *Call, t *thing.Thing, curr
 			return nil, wire.Errorf(wire.InvalidThing, "two blobs named %q", name)
 		}
 		names[name] = true
-		var tb store.ThingBlob
+		var (
+			sb  store.Blob
+			err error
+		)
 		switch {
 		case b.RefURL != "":
-			sb, err := s.streamedBlob(ctx, c, b.RefURL)
-			if err != nil {
-				return nil, err
+			if sb, err = s.streamedBlob(ctx, c, b.RefURL); err == nil {
+				err = checkBlob(b, sb)
 			}
-			if err := checkBlob(b, sb); err != nil {
-				return nil, err
-			}
-			tb = store.ThingBlob{BlobID: sb.ID, ContentLength: sb.Size}
 		case b.Base64Data != "":
-			sb, err := s.inlineBlob(ctx, c, b)
-			if err != nil {
-				return nil, err
-			}
-			tb = store.ThingBlob{BlobID: sb.ID, ContentLength: sb.Size}
+			sb, err = s.inlineBlob(ctx, c, b)
 		case b.Length() == 0:
 			continue // a removed blob
 		default:
@@ -256,16 +233,10 @@ func (s *Server) resolveBlobs(ctx context.Context, c *Call, t *thing.Thing, curr
 			if prev == nil {
 				return nil, wire.Errorf(wire.InvalidThing, "blob %q has neither base64data nor blob-ref-url", name)
 			}
-			sb, err := s.st.GetBlob(ctx, prev.BlobID)
-			if err != nil {
-				return nil, err
+			if sb, err = s.st.GetBlob(ctx, prev.BlobID); err == nil {
+				err = checkBlob(b, sb)
 			}
-			if err := checkBlob(b, sb); err != nil {
-				return nil, err
-			}
-			tb = *prev
 		}
-		sb, err := s.st.GetBlob(ctx, tb.BlobID)
 		if err != nil {
 			return nil, err
 		}
@@ -281,7 +252,7 @@ func (s *Server) resolveBlobs(ctx context.Context, c *Call, t *thing.Thing, curr
 		if err != nil {
 			return nil, err
 		}
-		tb.Name, tb.ContentType, tb.HashInfo = name, b.Info.ContentType, hi
+		tb := store.ThingBlob{Name: name, ContentType: b.Info.ContentType, BlobID: sb.ID, ContentLength: sb.Size, HashInfo: hi}
 		out = append(out, tb)
 		kept = append(kept, *b)
 	}
@@ -362,47 +333,72 @@ func (s *Server) streamedBlob(ctx context.Context, c *Call, ref string) (store.B
 // inlineBlob writes a base64data blob to a file and records it complete,
 // hashed with the hash-info's block size or the SDK's 2 MiB default.
 func (s *Server) inlineBlob(ctx context.Context, c *Call, b *thing.Blob) (store.Blob, error) {
-	bs := int64(blob.DefaultBlockSize)
-	if hi := b.Info.HashInfo; hi != nil && hi.BlockSize() > 0 {
-		if hi.BlockSize() > s.cfg.MaxRequestBytes {
-			return store.Blob{}, wire.Errorf(wire.BlobHashBlockSizeMismatch, "blob %q: block size %d too large", b.Info.Name, hi.BlockSize())
-		}
-		bs = hi.BlockSize()
+	bs, err := s.hashBlockSize(b, blob.DefaultBlockSize)
+	if err != nil {
+		return store.Blob{}, err
 	}
+	data := base64.NewDecoder(base64.StdEncoding, strings.NewReader(strings.Join(strings.Fields(b.Base64Data), "")))
+	sb, err := s.storeBlob(ctx, c, b, bs, data)
+	var corrupt base64.CorruptInputError
+	if errors.As(err, &corrupt) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return store.Blob{}, wire.Errorf(wire.InvalidXML, "blob %q: base64data is not base64", b.Info.Name)
+	}
+	return sb, err
+}
+
+// hashBlockSize returns the SHA256Block block size the hash-info of b
+// names, or def when it names none.
+func (s *Server) hashBlockSize(b *thing.Blob, def int64) (int64, error) {
+	bs := b.Info.HashInfo.BlockSize()
+	if bs <= 0 {
+		return def, nil
+	}
+	if bs > s.cfg.MaxRequestBytes {
+		return 0, wire.Errorf(wire.BlobHashBlockSizeMismatch, "blob %q: block size %d too large", b.Info.Name, bs)
+	}
+	return bs, nil
+}
+
+// storeBlob writes src into a new complete blob of the call's record,
+// hashing it (SHA256Block, blocks of bs bytes) as it goes, and records the
+// blob once its file is synced and it matches b's content-length and
+// hash-info. On failure the file is removed again.
+func (s *Server) storeBlob(ctx context.Context, c *Call, b *thing.Blob, bs int64, src io.Reader) (store.Blob, error) {
 	id := uuid.NewString()
 	if err := s.createBlobFile(id); err != nil {
 		return store.Blob{}, err
 	}
+	sb, err := s.fillBlob(ctx, c, id, b, bs, src)
+	if err != nil {
+		os.Remove(s.blobPath(id))
+	}
+	return sb, err
+}
+
+func (s *Server) fillBlob(ctx context.Context, c *Call, id string, b *thing.Blob, bs int64, src io.Reader) (store.Blob, error) {
 	f, err := os.OpenFile(s.blobPath(id), os.O_WRONLY, 0)
 	if err != nil {
 		return store.Blob{}, err
 	}
 	h := blob.NewHasher(bs)
-	dec := base64.NewDecoder(base64.StdEncoding, strings.NewReader(strings.Join(strings.Fields(b.Base64Data), "")))
-	n, err := io.Copy(io.MultiWriter(f, h), dec)
+	buf := s.pieces.Get().(*[]byte)
+	n, err := io.CopyBuffer(io.MultiWriter(f, h), src, *buf)
+	s.pieces.Put(buf)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
-		f.Close()
-		os.Remove(s.blobPath(id))
-		return store.Blob{}, wire.Errorf(wire.InvalidXML, "blob %q: base64data is not base64", b.Info.Name)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
 		return store.Blob{}, err
 	}
-	if err := f.Close(); err != nil {
-		return store.Blob{}, err
-	}
-	sum := h.Sum(nil)
 	sb := store.Blob{ID: id, RecordID: c.RecordID, AppID: c.AppID, State: store.BlobComplete, BlockSize: bs,
-		MaxSize: n, Total: n, Size: n, Hash: sum, Created: c.Now, Completed: c.Now}
+		MaxSize: n, Total: n, Size: n, Hash: h.Sum(nil), Created: c.Now, Completed: c.Now}
 	if err := checkBlob(b, sb); err != nil {
-		os.Remove(s.blobPath(id))
 		return store.Blob{}, err
 	}
-	if err := s.st.CreateBlob(ctx, sb); err != nil {
-		return store.Blob{}, err
-	}
-	return sb, nil
+	return sb, s.st.CreateBlob(ctx, sb)
 }
 
 // removeThings is RemoveThings: each named thing, at the named version,
@@ -746,8 +742,7 @@ func (s *Server) renderBlobs(ctx context.Context, c *Call, st store.Thing, req *
 		b.ContentLength = &n
 		switch spec {
 		case wire.BlobFormatStreamed:
-			b.RefURL = s.blobURL(blobToken{Kind: tokenRead, BlobID: tb.BlobID, RecordID: c.RecordID,
-				Expires: c.Now.Add(s.cfg.DownloadTokenTTL).Unix(), ContentType: tb.ContentType})
+			b.RefURL = s.readURL(c.RecordID, tb.BlobID, tb.ContentType, c.Now)
 		case wire.BlobFormatInline:
 			if n > s.cfg.MaxInlineBlobBytes {
 				return nil, wire.Errorf(wire.BlobSizeTooLargeForInline, "blob %q has %d bytes, more than %d can be returned inline; ask for streamed", tb.Name, n, s.cfg.MaxInlineBlobBytes)
