@@ -50,7 +50,7 @@ type castOpts struct {
 	at         time.Time
 }
 
-func castRequest(t *testing.T, o castOpts, msgTime time.Time) []byte {
+func castRequest(t testing.TB, o castOpts, msgTime time.Time) []byte {
 	t.Helper()
 	if o.hash == 0 {
 		o.hash = crypto.SHA256

@@ -22,7 +22,7 @@ import (
 )
 
 // chunk POSTs raw bytes to a blob URL and returns the status and message.
-func chunk(t *testing.T, url, contentRange string, data []byte, complete bool) (int, string) {
+func chunk(t testing.TB, url, contentRange string, data []byte, complete bool) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(data))
 	if err != nil {
@@ -445,8 +445,7 @@ func TestBlobReplacedAndCollected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	abandoned := e.begin()
-	_ = abandoned
+	e.begin() // an upload abandoned before its first chunk
 	// Replace the blob under the same name.
 	second := e.upload(pattern(50, 2), "preview", "image/jpeg")
 	upd := newStudy("3.3", "x", second)

@@ -12,14 +12,6 @@ import (
 	"dicomgate/platform/wire"
 )
 
-// TestConnectOnPostgres runs pick-up and Patient Connect against the
-// PostgreSQL backend (a throwaway cluster from the installed binaries).
-func TestConnectOnPostgres(t *testing.T) {
-	onPG := postgresEnvs(t)
-	t.Run("PickUp", func(t *testing.T) { testPickUp(t, onPG(t)) })
-	t.Run("ConnectFlow", func(t *testing.T) { testConnectFlow(t, onPG(t)) })
-}
-
 func TestConnectRequestFlow(t *testing.T) { testConnectFlow(t, newEnv(t)) }
 
 func testConnectFlow(t *testing.T, e *env) {

@@ -28,7 +28,7 @@ func noteThing(text string) *thing.Thing {
 	return t
 }
 
-func marshalThings(t *testing.T, things ...*thing.Thing) []byte {
+func marshalThings(t testing.TB, things ...*thing.Thing) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	for _, th := range things {
@@ -319,7 +319,7 @@ func TestCreateConnectPackageRefusals(t *testing.T) {
 	if _, err := e.client.CreateConnectPackage(ctx, p); wire.CodeOf(err) != wire.InvalidIdentityCode {
 		t.Fatalf("second package on a code: %v", err)
 	}
-	// A package blob of another application cannot be used.
+	// A package blob goes into one package only.
 	other, err := e.client.UploadPackageBlob(ctx, mustKey(t), "x", "text/plain", strings.NewReader("data"))
 	if err != nil {
 		t.Fatal(err)

@@ -76,7 +76,7 @@ func (r *recorder) exchanges() []exchange {
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	clock  *clock
 	store  store.Store
 	srv    *server.Server
@@ -92,7 +92,7 @@ const testChunk = 64
 
 // newEnv starts a platform on SQLite, provisions an app and a record
 // authorized for it, and returns a client of that app.
-func newEnv(t *testing.T, mutate ...func(*server.Config)) *env {
+func newEnv(t testing.TB, mutate ...func(*server.Config)) *env {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "platform.db"))
 	if err != nil {
@@ -102,7 +102,7 @@ func newEnv(t *testing.T, mutate ...func(*server.Config)) *env {
 }
 
 // newEnvOn is newEnv on a given store (which it closes at the end).
-func newEnvOn(t *testing.T, st store.Store, mutate ...func(*server.Config)) *env {
+func newEnvOn(t testing.TB, st store.Store, mutate ...func(*server.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()

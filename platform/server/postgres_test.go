@@ -33,12 +33,15 @@ func postgresEnvs(t *testing.T) func(t *testing.T) *env {
 	}
 }
 
-// TestOnPostgres runs the main flows against the PostgreSQL backend (a
-// throwaway cluster from the installed binaries).
+// TestOnPostgres runs the main flows, pick-up and Patient Connect included,
+// against the PostgreSQL backend: one throwaway cluster from the installed
+// binaries, a fresh database for each flow.
 func TestOnPostgres(t *testing.T) {
 	onPG := postgresEnvs(t)
 	t.Run("ThingLifecycle", func(t *testing.T) { testThingLifecycle(t, onPG(t)) })
 	t.Run("SignedThings", func(t *testing.T) { testSignedThings(t, onPG(t)) })
 	t.Run("BlobChunksOutOfOrder", func(t *testing.T) { testBlobChunksOutOfOrder(t, onPG(t)) })
 	t.Run("ParallelWrongAnswers", func(t *testing.T) { testParallelWrongAnswers(t, onPG(t)) })
+	t.Run("PickUp", func(t *testing.T) { testPickUp(t, onPG(t)) })
+	t.Run("ConnectFlow", func(t *testing.T) { testConnectFlow(t, onPG(t)) })
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -188,20 +189,9 @@ func qualify(info []byte, ns string) []byte {
 
 func write(t *testing.T, dir, name string, i int, doc []byte) string {
 	t.Helper()
-	p := filepath.Join(dir, strings.ToLower(name)+"-"+string(rune('a'+i%26))+"-"+itoa(i)+".xml")
+	p := filepath.Join(dir, strings.ToLower(name)+"-"+strconv.Itoa(i)+".xml")
 	if err := os.WriteFile(p, doc, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; i > 0; i /= 10 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-	}
-	return string(b)
 }

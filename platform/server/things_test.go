@@ -211,6 +211,14 @@ func TestPutThingsRefusals(t *testing.T) {
 	_, err = e.client.PutThings(ctx, e.record, noStamp)
 	wantCode(t, err, wire.VersionStampMissing)
 
+	// Inline data that is not base64 (bad characters, or cut short).
+	for _, data := range []string{"aGVs!G8=", "aGVsbG8"} {
+		bad := newStudy("1", "x")
+		bad.SetBlob(thing.Blob{Info: thing.BlobInfo{Name: "preview", ContentType: "image/jpeg"}, Base64Data: data})
+		_, err = e.client.PutThings(ctx, e.record, bad)
+		wantCode(t, err, wire.InvalidXML)
+	}
+
 	// An inline blob round-trips through a file and comes back inline.
 	inline := newStudy("1.2.9", "inline")
 	inline.SetBlob(thing.Blob{Info: thing.BlobInfo{Name: "preview", ContentType: "image/jpeg"}, Base64Data: "aGVsbG8gd29ybGQ="})
