@@ -404,6 +404,13 @@ func (s *Server) receiveChunk(ctx context.Context, b store.Blob, rng blob.Conten
 			return false, http.StatusInternalServerError, err
 		}
 	}
+	// What was received before, the write and its record are one step
+	// for each block (see blockLocks).
+	unlock, err := s.blocks.lock(ctx, b.ID, rng.First/bs, rng.Last/bs)
+	if err != nil {
+		return false, http.StatusServiceUnavailable, err
+	}
+	defer unlock()
 	have, err := s.st.Blocks(ctx, b.ID, rng.First/bs, rng.Last/bs+1)
 	if err != nil {
 		return false, http.StatusInternalServerError, err

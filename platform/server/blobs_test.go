@@ -539,3 +539,69 @@ func difference(a, b []string) []string {
 	}
 	return out
 }
+
+// TestConcurrentChunksOfOneBlock: two chunks bring other bytes for the same
+// new block at once. One is accepted, the other refused with 409, and the
+// blob read back is the accepted bytes under the accepted hash: the
+// refused chunk must not have written the file.
+func TestConcurrentChunksOfOneBlock(t *testing.T) {
+	e := newEnv(t)
+	a := pattern(2*testChunk, 1)
+	b := append([]byte(nil), a...)
+	b[5] ^= 0xff
+	url := e.begin()
+	total := len(a)
+
+	// The first chunk stops halfway through its body...
+	pr, pw := io.Pipe()
+	first := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, url, pr)
+		req.ContentLength = testChunk
+		req.Header.Set("Content-Range", rng(0, testChunk-1, total))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	if _, err := pw.Write(a[:testChunk/2]); err != nil {
+		t.Fatal(err)
+	}
+	// ...while the second brings the whole block with other bytes.
+	second := make(chan int, 1)
+	go func() {
+		code, _ := chunk(t, url, rng(0, testChunk-1, total), b[:testChunk], false)
+		second <- code
+	}()
+	var code2 int
+	select {
+	case code2 = <-second: // it did not wait for the first
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := pw.Write(a[testChunk/2 : testChunk]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	code1 := <-first
+	if code2 == 0 {
+		code2 = <-second
+	}
+	var accepted []byte
+	switch {
+	case code1 == http.StatusOK && code2 == http.StatusConflict:
+		accepted = a
+	case code2 == http.StatusOK && code1 == http.StatusConflict:
+		accepted = b
+	default:
+		t.Fatalf("chunks answered %d and %d, want one 200 and one 409", code1, code2)
+	}
+	if code, msg := chunk(t, url, rng(testChunk, total-1, total), accepted[testChunk:], true); code != http.StatusOK {
+		t.Fatalf("last chunk: %d %s", code, msg)
+	}
+	if got := e.putAndRead(ref(url, "b", accepted)); !bytes.Equal(got, accepted) {
+		t.Fatal("the blob read back is not the bytes its hash was recorded for")
+	}
+}

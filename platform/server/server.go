@@ -149,6 +149,8 @@ type Server struct {
 	// way to the disk (see writeChunk) and decrypted package blobs are
 	// copied through: large, so a chunk costs few system calls.
 	pieces sync.Pool
+	// blocks serialises chunks writing the same block of a blob.
+	blocks blockLocks
 	// durableDirs holds the blob directories (id[:2]) whose own entry is
 	// known durable in this process (see createBlobFileLazily).
 	durableDirs sync.Map
