@@ -623,8 +623,7 @@ func (g *Gateway) thingFor(typeID string, fs []mis.Instance, existing *thing.Thi
 		}
 		length := ub.ContentLength
 		t.BlobPayload.Blobs = append(t.BlobPayload.Blobs, thing.Blob{
-			Info: thing.BlobInfo{Name: n, ContentType: ub.ContentType, HashInfo: &thing.HashInfo{
-				Algorithm: thing.HashAlgorithmSHA256Block, Params: &thing.HashParams{BlockSize: ub.BlockSize}, Hash: ub.Hash}},
+			Info:          thing.BlobInfo{Name: n, ContentType: ub.ContentType, HashInfo: thing.SHA256BlockInfo(ub.BlockSize, ub.Hash)},
 			ContentLength: &length, RefURL: ub.RefURL,
 		})
 	}

@@ -276,17 +276,7 @@ func (u *Upload) Length() int64 { return u.Acked }
 
 // HashInfo returns the SHA256Block hash-info of the acknowledged bytes.
 func (u *Upload) HashInfo() *thing.HashInfo {
-	return sha256BlockInfo(u.ChunkSize, blob.RootOf(u.Blocks))
-}
-
-// sha256BlockInfo is the hash-info of a blob whose SHA256Block root hash,
-// over blocks of blockSize bytes, is root.
-func sha256BlockInfo(blockSize int64, root []byte) *thing.HashInfo {
-	return &thing.HashInfo{
-		Algorithm: thing.HashAlgorithmSHA256Block,
-		Params:    &thing.HashParams{BlockSize: blockSize},
-		Hash:      base64.StdEncoding.EncodeToString(root),
-	}
+	return thing.SHA256BlockInfo(u.ChunkSize, base64.StdEncoding.EncodeToString(blob.RootOf(u.Blocks)))
 }
 
 // Blob returns the blob-payload item that references the completed upload.

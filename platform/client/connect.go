@@ -99,7 +99,7 @@ func (c *Client) UploadPackageBlob(ctx context.Context, key *dopu.Key, name, con
 		return thing.Blob{}, errors.New("client: empty blob (streamed blobs must have at least one byte)")
 	}
 	return thing.Blob{
-		Info:          thing.BlobInfo{Name: name, ContentType: contentType, HashInfo: sha256BlockInfo(p.HashParams.BlockSize, h.Sum(nil))},
+		Info:          thing.BlobInfo{Name: name, ContentType: contentType, HashInfo: thing.SHA256BlockInfo(p.HashParams.BlockSize, base64.StdEncoding.EncodeToString(h.Sum(nil)))},
 		ContentLength: &n,
 		RefURL:        p.URL,
 	}, nil
@@ -129,7 +129,7 @@ func PackageThing(p *dopu.Package) (*thing.Thing, error) {
 	t := &thing.Thing{Type: &thing.TypeID{ID: dopu.TypeID}}
 	t.SetData(data)
 	t.SetBlob(thing.Blob{
-		Info:          thing.BlobInfo{Name: dopu.BlobName, ContentType: dopu.BlobContentType, HashInfo: sha256BlockInfo(blob.DefaultBlockSize, h.Sum(nil))},
+		Info:          thing.BlobInfo{Name: dopu.BlobName, ContentType: dopu.BlobContentType, HashInfo: thing.SHA256BlockInfo(blob.DefaultBlockSize, base64.StdEncoding.EncodeToString(h.Sum(nil)))},
 		ContentLength: &n,
 		Base64Data:    base64.StdEncoding.EncodeToString(p.Ciphertext),
 	})

@@ -67,7 +67,7 @@ func sha256Block(data []byte, bs int64) *thing.HashInfo {
 	h := blob.NewHasher(bs)
 	h.Write(data)
 	root, _ := h.RootBase64()
-	return &thing.HashInfo{Algorithm: thing.HashAlgorithmSHA256Block, Params: &thing.HashParams{BlockSize: bs}, Hash: root}
+	return thing.SHA256BlockInfo(bs, root)
 }
 
 func ref(url, name string, data []byte) thing.Blob {

@@ -273,11 +273,7 @@ func findBlob(t *store.Thing, name string) *store.ThingBlob {
 }
 
 func hashInfoOf(b store.Blob) *thing.HashInfo {
-	return &thing.HashInfo{
-		Algorithm: thing.HashAlgorithmSHA256Block,
-		Params:    &thing.HashParams{BlockSize: b.BlockSize},
-		Hash:      base64.StdEncoding.EncodeToString(b.Hash),
-	}
+	return thing.SHA256BlockInfo(b.BlockSize, base64.StdEncoding.EncodeToString(b.Hash))
 }
 
 // checkBlob refuses a blob whose declared content-length or hash-info

@@ -93,6 +93,12 @@ type HashInfo struct {
 	Hash      string      `xml:"hash"`
 }
 
+// SHA256BlockInfo is the hash-info of a blob whose SHA256Block root hash
+// over blocks of blockSize bytes is root (base64).
+func SHA256BlockInfo(blockSize int64, root string) *HashInfo {
+	return &HashInfo{Algorithm: HashAlgorithmSHA256Block, Params: &HashParams{BlockSize: blockSize}, Hash: root}
+}
+
 // BlockSize returns the SHA256Block block size, or 0 when none is given.
 func (h *HashInfo) BlockSize() int64 {
 	if h == nil || h.Params == nil {
