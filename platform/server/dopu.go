@@ -315,7 +315,7 @@ func (s *Server) createConnectPackage(ctx context.Context, c *Call) (any, error)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return nil, wire.Errorf(wire.InvalidIdentityCode, "identity-code was not allocated by this application")
-		case errors.Is(err, store.ErrNotPending) && strings.Contains(err.Error(), "package blob"):
+		case errors.Is(err, store.ErrPackageBlobUnavailable):
 			return nil, wire.Errorf(wire.InvalidBlobRefURL, "a streamed package blob is incomplete, another application's or in another package")
 		case errors.Is(err, store.ErrNotPending):
 			return nil, wire.Errorf(wire.InvalidIdentityCode, "identity-code already has a package")
@@ -327,7 +327,7 @@ func (s *Server) createConnectPackage(ctx context.Context, c *Call) (any, error)
 	if p.IdentityCode, err = s.reserveCode(ctx, c.Now); err != nil {
 		return nil, err
 	}
-	if err := s.st.CreatePackage(ctx, p); errors.Is(err, store.ErrNotPending) {
+	if err := s.st.CreatePackage(ctx, p); errors.Is(err, store.ErrPackageBlobUnavailable) {
 		return nil, wire.Errorf(wire.InvalidBlobRefURL, "a streamed package blob is incomplete, another application's or in another package")
 	} else if err != nil {
 		return nil, err

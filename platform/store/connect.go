@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -15,6 +16,11 @@ var ErrPendingExists = errors.New("store: a pending connect request exists for t
 // the state the operation needs: already picked up, claimed by a concurrent
 // pick-up, allocated but without data, or locked.
 var ErrNotPending = errors.New("store: not pending")
+
+// ErrPackageBlobUnavailable means a package names a blob that is unknown,
+// incomplete, another application's or already in a package. It is an
+// ErrNotPending too.
+var ErrPackageBlobUnavailable = fmt.Errorf("store: package blob unavailable: %w", ErrNotPending)
 
 // ErrNoTriesLeft means a package or connect request has used up its tries
 // at the answer: no try can be taken any more.
@@ -143,10 +149,11 @@ type Connect interface {
 
 	// CreatePackage stores a new package (allocated or pending) whose code
 	// was reserved. Its BlobIDs must be complete blobs of the same app not
-	// referenced by another package (else ErrNotPending).
+	// referenced by another package (else ErrPackageBlobUnavailable).
 	CreatePackage(ctx context.Context, p ConnectPackage) error
 	// FillPackage turns the app's allocated package into a pending one
-	// with p's fields (ErrNotFound, ErrNotPending when not allocated).
+	// with p's fields (ErrNotFound, ErrNotPending when not allocated,
+	// ErrPackageBlobUnavailable as for CreatePackage).
 	FillPackage(ctx context.Context, p ConnectPackage) error
 	GetPackage(ctx context.Context, code string) (ConnectPackage, error)
 	// TakePackageTry takes one of the max tries at the answer of a

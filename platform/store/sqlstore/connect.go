@@ -39,7 +39,7 @@ func attachBlobs(ctx context.Context, tx *sql.Tx, p store.ConnectPackage) error 
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return fmt.Errorf("package blob %s is unknown, incomplete, another application's or in another package: %w", id, store.ErrNotPending)
+			return fmt.Errorf("package blob %s: %w", id, store.ErrPackageBlobUnavailable)
 		}
 	}
 	return nil

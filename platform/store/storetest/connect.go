@@ -174,7 +174,7 @@ func testPackageBlobs(t *testing.T, s store.Store) {
 	must(t, s.ReserveIdentityCode(ctx, "P1", t0))
 	p := store.ConnectPackage{IdentityCode: "P1", AppID: appA, ExternalID: "e", FriendlyName: "f", Question: "q",
 		State: store.PackagePending, Created: t0, Expires: t0.Add(time.Hour), BlobIDs: []string{"pb-1"}}
-	wantErr(t, s.CreatePackage(ctx, p), store.ErrNotPending)
+	wantErr(t, s.CreatePackage(ctx, p), store.ErrPackageBlobUnavailable)
 	must(t, s.CompletePackageBlob(ctx, "pb-1", 128, t0))
 	must(t, s.CompletePackageBlob(ctx, "pb-1", 128, t0))
 	un, err := s.UnreferencedPackageBlobs(ctx, t0.Add(time.Second))
@@ -185,7 +185,7 @@ func testPackageBlobs(t *testing.T, s store.Store) {
 	// Another application cannot use it.
 	q := p
 	q.AppID = appB
-	wantErr(t, s.CreatePackage(ctx, q), store.ErrNotPending)
+	wantErr(t, s.CreatePackage(ctx, q), store.ErrPackageBlobUnavailable)
 	must(t, s.CreatePackage(ctx, p))
 	got, err := s.GetPackage(ctx, "P1")
 	must(t, err)
